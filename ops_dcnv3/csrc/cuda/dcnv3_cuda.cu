@@ -1,0 +1,150 @@
+// CUDA kernels of DCNv3 for float32, float16 and bfloat16 (float accumulation)
+// and float64.
+//
+// Forward: one thread per output element (pixel, group, channel); threads of a
+// warp walk consecutive channels, so reads of the input taps are coalesced.
+// Backward: one thread per sampling point (pixel, group, point); it reduces the
+// offset and mask gradients over the group's channels in registers and scatters
+// the input gradient with atomicAdd into a float buffer (cast at the end).
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "../dcnv3.h"
+
+namespace dcnv3 {
+namespace {
+
+constexpr int kThreads = 256;
+
+inline int64_t blocks_for(int64_t work) { return (work + kThreads - 1) / kThreads; }
+
+template <typename scalar_t>
+__global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ offset,
+                               const scalar_t* __restrict__ mask, scalar_t* __restrict__ output,
+                               const Geometry g, int64_t total) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (idx >= total) return;
+  const int64_t c = idx % g.group_channels;
+  const int64_t grp = (idx / g.group_channels) % g.group;
+  const int64_t pix = idx / g.channels;
+  const int64_t j = pix % g.width_out, i = (pix / g.width_out) % g.height_out;
+  const int64_t n = pix / (g.width_out * g.height_out);
+  const scalar_t* image = input + n * g.height_in * g.width_in * g.channels + grp * g.group_channels + c;
+  const scalar_t* off = offset + (pix * g.group + grp) * g.points * 2;
+  const scalar_t* msk = mask + (pix * g.group + grp) * g.points;
+  const acc_t scale = static_cast<acc_t>(g.offset_scale);
+  acc_t cx, cy;
+  grid_centre<acc_t>(g, i, j, cx, cy);
+  acc_t acc = 0;
+  for (int64_t k = 0; k < g.points; ++k) {
+    acc_t gx, gy, px, py;
+    scaled_grid_point<acc_t>(g, k, gx, gy);
+    sampling_position<acc_t>(cx, cy, gx, gy, acc_t(off[2 * k]), acc_t(off[2 * k + 1]), scale, px, py);
+    const BilinearTaps<acc_t> t = bilinear_taps<acc_t>(px, py, g.height_in, g.width_in);
+    if (!t.any) continue;
+    acc_t v = 0;
+#pragma unroll
+    for (int tap = 0; tap < 4; ++tap) {
+      if (t.index[tap] >= 0) v += t.weight[tap] * acc_t(image[t.index[tap] * g.channels]);
+    }
+    acc += acc_t(msk[k]) * v;
+  }
+  output[idx] = scalar_t(acc);
+}
+
+template <typename scalar_t>
+__global__ void backward_kernel(const scalar_t* __restrict__ grad_output, const scalar_t* __restrict__ input,
+                                const scalar_t* __restrict__ offset, const scalar_t* __restrict__ mask,
+                                at::opmath_type<scalar_t>* __restrict__ grad_input,
+                                scalar_t* __restrict__ grad_offset, scalar_t* __restrict__ grad_mask,
+                                const Geometry g, int64_t total) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (idx >= total) return;  // idx = (pix * G + grp) * P + k
+  const int64_t k = idx % g.points;
+  const int64_t grp = (idx / g.points) % g.group;
+  const int64_t pix = idx / (g.points * g.group);
+  const int64_t j = pix % g.width_out, i = (pix / g.width_out) % g.height_out;
+  const int64_t n = pix / (g.width_out * g.height_out);
+  const acc_t scale = static_cast<acc_t>(g.offset_scale);
+  acc_t cx, cy, gx, gy, px, py;
+  grid_centre<acc_t>(g, i, j, cx, cy);
+  scaled_grid_point<acc_t>(g, k, gx, gy);
+  sampling_position<acc_t>(cx, cy, gx, gy, acc_t(offset[2 * idx]), acc_t(offset[2 * idx + 1]), scale, px, py);
+  const BilinearTaps<acc_t> t = bilinear_taps<acc_t>(px, py, g.height_in, g.width_in);
+  if (!t.any) {
+    grad_offset[2 * idx] = grad_offset[2 * idx + 1] = grad_mask[idx] = scalar_t(0);
+    return;
+  }
+  const acc_t m = acc_t(mask[idx]);
+  const int64_t image_base = n * g.height_in * g.width_in * g.channels + grp * g.group_channels;
+  const scalar_t* gout = grad_output + pix * g.channels + grp * g.group_channels;
+  const acc_t lx = t.lx, ly = t.ly, hx = acc_t(1) - lx, hy = acc_t(1) - ly;
+  acc_t g_mask = 0, g_x = 0, g_y = 0;
+  for (int64_t c = 0; c < g.group_channels; ++c) {
+    acc_t v[4];
+#pragma unroll
+    for (int tap = 0; tap < 4; ++tap) {
+      v[tap] = t.index[tap] >= 0 ? acc_t(input[image_base + t.index[tap] * g.channels + c]) : acc_t(0);
+    }
+    const acc_t gc = acc_t(gout[c]);
+    g_mask += gc * (t.weight[0] * v[0] + t.weight[1] * v[1] + t.weight[2] * v[2] + t.weight[3] * v[3]);
+    g_x += gc * (hy * (v[1] - v[0]) + ly * (v[3] - v[2]));
+    g_y += gc * (hx * (v[2] - v[0]) + lx * (v[3] - v[1]));
+#pragma unroll
+    for (int tap = 0; tap < 4; ++tap) {
+      if (t.index[tap] >= 0) {
+        atomicAdd(grad_input + image_base + t.index[tap] * g.channels + c, m * t.weight[tap] * gc);
+      }
+    }
+  }
+  grad_mask[idx] = scalar_t(g_mask);
+  grad_offset[2 * idx] = scalar_t(g_x * m * scale);
+  grad_offset[2 * idx + 1] = scalar_t(g_y * m * scale);
+}
+
+}  // namespace
+
+at::Tensor forward_cuda(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                        const Geometry& g) {
+  const c10::cuda::CUDAGuard guard(input.device());
+  auto output = at::empty({g.batch, g.height_out, g.width_out, g.channels}, input.options());
+  const int64_t total = output.numel();
+  if (total == 0) return output;
+  auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_forward_cuda", [&] {
+    forward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream>>>(
+        input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(), mask.const_data_ptr<scalar_t>(),
+        output.mutable_data_ptr<scalar_t>(), g, total);
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return output;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& offset,
+    const at::Tensor& mask, const Geometry& g) {
+  const c10::cuda::CUDAGuard guard(input.device());
+  auto grad_input = at::zeros(input.sizes(), input.options().dtype(at::toOpMathType(input.scalar_type())));
+  auto grad_offset = at::empty_like(offset);
+  auto grad_mask = at::empty_like(mask);
+  const int64_t total = mask.numel();
+  if (total > 0) {
+    auto stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_backward_cuda", [&] {
+      backward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream>>>(
+          grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(),
+          offset.const_data_ptr<scalar_t>(), mask.const_data_ptr<scalar_t>(),
+          grad_input.mutable_data_ptr<at::opmath_type<scalar_t>>(), grad_offset.mutable_data_ptr<scalar_t>(),
+          grad_mask.mutable_data_ptr<scalar_t>(), g, total);
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  return {grad_input.to(input.scalar_type()), grad_offset, grad_mask};
+}
+
+}  // namespace dcnv3

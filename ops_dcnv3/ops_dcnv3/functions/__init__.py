@@ -1,0 +1,4 @@
+from .dcnv3_func import DCNv3Function
+from .reference import dcnv3_core_pytorch
+
+__all__ = ['DCNv3Function', 'dcnv3_core_pytorch']

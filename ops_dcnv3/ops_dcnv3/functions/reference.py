@@ -1,0 +1,52 @@
+"""Pure-PyTorch reference of the DCNv3 core (bilinear sampling via grid_sample).
+
+It runs anywhere PyTorch runs and defines the semantics the compiled kernels are
+tested against; see DCNV3_SPEC.md for the conventions.
+"""
+import torch
+import torch.nn.functional as F
+
+from .checks import check_dcnv3_args
+
+
+def regular_grid(kernel_h, kernel_w, dilation_h, dilation_w, remove_center, device, dtype):
+    """(P, 2) positions (x, y) of the kernel's points relative to its centre, x-major."""
+    a = torch.arange(kernel_w, device=device, dtype=dtype) * dilation_w
+    b = torch.arange(kernel_h, device=device, dtype=dtype) * dilation_h
+    dx, dy = torch.meshgrid(a - (dilation_w * (kernel_w - 1)) // 2,
+                            b - (dilation_h * (kernel_h - 1)) // 2, indexing='ij')
+    points = torch.stack([dx.reshape(-1), dy.reshape(-1)], dim=-1)  # index a * Kh + b
+    if remove_center:
+        centre = (kernel_w // 2) * kernel_h + kernel_h // 2
+        points = torch.cat([points[:centre], points[centre + 1:]])
+    return points
+
+
+def dcnv3_core_pytorch(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                       dilation_h, dilation_w, group, group_channels, offset_scale, remove_center=0):
+    """DCNv3 core on channels-last tensors; see ``DCNv3Function.apply`` for the arguments."""
+    h_out, w_out, points = check_dcnv3_args(
+        input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+        dilation_h, dilation_w, group, group_channels, offset_scale, remove_center)
+    n, h_in, w_in, _ = input.shape
+    dtype, device = input.dtype, input.device
+
+    grid = regular_grid(kernel_h, kernel_w, dilation_h, dilation_w, remove_center, device, dtype)
+    start_x = torch.arange(w_out, device=device, dtype=dtype) * stride_w - pad_w + (dilation_w * (kernel_w - 1)) // 2
+    start_y = torch.arange(h_out, device=device, dtype=dtype) * stride_h - pad_h + (dilation_h * (kernel_h - 1)) // 2
+    off = offset.reshape(n, h_out, w_out, group, points, 2)
+    px = start_x.view(1, 1, w_out, 1, 1) + (grid[:, 0] + off[..., 0]) * offset_scale
+    py = start_y.view(1, h_out, 1, 1, 1) + (grid[:, 1] + off[..., 1]) * offset_scale
+
+    # grid_sample with align_corners=False puts pixel centres at (2 i + 1) / size - 1.
+    sample_grid = torch.stack([(2 * px + 1) / w_in - 1, (2 * py + 1) / h_in - 1], dim=-1)
+    sample_grid = sample_grid.permute(0, 3, 1, 2, 4, 5).reshape(n * group, h_out * w_out, points, 2)
+    value = input.reshape(n, h_in, w_in, group, group_channels).permute(0, 3, 4, 1, 2)
+    value = value.reshape(n * group, group_channels, h_in, w_in)
+    sampled = F.grid_sample(value, sample_grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+
+    weights = mask.reshape(n, h_out, w_out, group, points).permute(0, 3, 1, 2, 4)
+    weights = weights.reshape(n * group, 1, h_out * w_out, points)
+    output = (sampled * weights).sum(-1)  # (N*G, Cg, H_out*W_out)
+    output = output.reshape(n, group, group_channels, h_out, w_out).permute(0, 3, 4, 1, 2)
+    return output.reshape(n, h_out, w_out, group * group_channels)

@@ -1,0 +1,92 @@
+"""The learnable DCNv3 layer (DCNV3_SPEC.md, "DCNv3 module"), channels-last in and out."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..functions import DCNv3Function, dcnv3_core_pytorch
+from .layers import build_act_layer, build_norm_layer
+
+
+class DCNv3(nn.Module):
+    """DCNv3 with the compiled core (falls back to the reference where none is built).
+
+    Constructor arguments and parameter names are those of the published layer.
+    """
+
+    def __init__(self, channels=64, kernel_size=3, dw_kernel_size=None, stride=1, pad=1, dilation=1,
+                 group=4, offset_scale=1.0, act_layer='GELU', norm_layer='LN',
+                 center_feature_scale=False, remove_center=False):
+        super().__init__()
+        if channels % group != 0:
+            raise ValueError(f'DCNv3: channels ({channels}) must be divisible by group ({group})')
+        if remove_center and kernel_size % 2 == 0:
+            raise ValueError(f'DCNv3: remove_center needs an odd kernel_size, got {kernel_size}')
+        dw_kernel_size = dw_kernel_size if dw_kernel_size is not None else kernel_size
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.dw_kernel_size = dw_kernel_size
+        self.stride = stride
+        self.pad = pad
+        self.dilation = dilation
+        self.group = group
+        self.group_channels = channels // group
+        self.offset_scale = offset_scale
+        self.center_feature_scale = center_feature_scale
+        self.remove_center = int(remove_center)
+        points = kernel_size * kernel_size - self.remove_center
+
+        self.dw_conv = nn.Sequential(
+            nn.Conv2d(channels, channels, dw_kernel_size, stride=1, padding=(dw_kernel_size - 1) // 2,
+                      groups=channels),
+            build_norm_layer(channels, norm_layer, 'channels_first', 'channels_last'),
+            build_act_layer(act_layer))
+        self.offset = nn.Linear(channels, group * points * 2)
+        self.mask = nn.Linear(channels, group * points)
+        self.input_proj = nn.Linear(channels, channels)
+        self.output_proj = nn.Linear(channels, channels)
+        if center_feature_scale:
+            self.center_feature_scale_proj_weight = nn.Parameter(torch.zeros(group, channels))
+            self.center_feature_scale_proj_bias = nn.Parameter(torch.zeros(group))
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        for layer in (self.offset, self.mask):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        for layer in (self.input_proj, self.output_proj):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def core(self, value, offset, mask):
+        k = self.kernel_size
+        return DCNv3Function.apply(value, offset, mask, k, k, self.stride, self.stride, self.pad, self.pad,
+                                   self.dilation, self.dilation, self.group, self.group_channels,
+                                   self.offset_scale, 256, self.remove_center)
+
+    def forward(self, input):
+        """input (N, H, W, C) -> (N, H_out, W_out, C)."""
+        if input.dim() != 4 or input.shape[-1] != self.channels:
+            raise ValueError(f'DCNv3: expected input (N, H, W, {self.channels}), got {tuple(input.shape)}')
+        n, h, w, _ = input.shape
+        value = self.input_proj(input)
+        query = self.dw_conv(input.permute(0, 3, 1, 2))  # channels-last after the norm
+        offset = self.offset(query)
+        mask = F.softmax(self.mask(query).reshape(n, h, w, self.group, -1), dim=-1)
+        mask = mask.reshape(n, h, w, -1).type(value.dtype)
+        out = self.core(value, offset, mask)
+        if self.center_feature_scale:
+            alpha = torch.sigmoid(F.linear(query, self.center_feature_scale_proj_weight,
+                                           self.center_feature_scale_proj_bias))
+            alpha = alpha.repeat_interleave(self.group_channels, dim=-1)  # (N, H, W, G) -> (N, H, W, C)
+            out = out * (1 - alpha) + value * alpha
+        return self.output_proj(out)
+
+
+class DCNv3_pytorch(DCNv3):  # noqa: N801  (published name)
+    """DCNv3 on the pure-PyTorch reference core."""
+
+    def core(self, value, offset, mask):
+        k = self.kernel_size
+        return dcnv3_core_pytorch(value, offset, mask, k, k, self.stride, self.stride, self.pad, self.pad,
+                                  self.dilation, self.dilation, self.group, self.group_channels,
+                                  self.offset_scale, self.remove_center)

@@ -1,0 +1,74 @@
+"""The CUDA kernel against the reference. GPU-only: CI has no GPU, so these run on a
+lent GPU machine (see README, "Testing the CUDA kernel")."""
+import pytest
+import torch
+
+import ops_dcnv3
+from ops_dcnv3.functions import DCNv3Function, dcnv3_core_pytorch
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='GPU-only: no CUDA device here')
+
+
+def case(n=2, h=13, w=11, group=4, group_channels=16, kernel=3, stride=1, pad=1, dilation=1, remove_center=0,
+         seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    h_out = (h + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
+    w_out = (w + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
+    points = kernel * kernel - remove_center
+    x = torch.randn(n, h, w, group * group_channels, generator=gen, dtype=torch.float64)
+    offset = torch.randn(n, h_out, w_out, group * points * 2, generator=gen, dtype=torch.float64) * 2
+    mask = torch.rand(n, h_out, w_out, group * points, generator=gen, dtype=torch.float64)
+    return (x, offset, mask), (kernel, kernel, stride, stride, pad, pad, dilation, dilation, group, group_channels)
+
+
+def test_cuda_kernel_is_built():
+    assert 'cuda' in ops_dcnv3.backends()
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float64, 1e-10), (torch.float32, 1e-4), (torch.float16, 2e-2),
+                                       (torch.bfloat16, 1e-1)])
+@pytest.mark.parametrize('geometry', [dict(), dict(kernel=5, pad=2, dilation=2, remove_center=1),
+                                      dict(stride=2, pad=0, group=2, group_channels=5)])
+def test_forward_and_backward_match_reference(dtype, tol, geometry):
+    inputs, params = case(**geometry)
+    rc = geometry.get('remove_center', 0)
+    ref_in = [t.clone().requires_grad_() for t in inputs]
+    ref = dcnv3_core_pytorch(*ref_in, *params, 1.5, rc)
+    ref_grads = torch.autograd.grad(ref, ref_in, torch.ones_like(ref))
+    cuda_in = [t.to('cuda', dtype).requires_grad_() for t in inputs]
+    out = DCNv3Function.apply(*cuda_in, *params, 1.5, 256, rc)
+    assert out.dtype == dtype and out.is_cuda
+    grads = torch.autograd.grad(out, cuda_in, torch.ones_like(out))
+    scale = lambda t: 1 + t.abs().max().item()  # noqa: E731
+    torch.testing.assert_close(out.double().cpu(), ref.detach(), rtol=tol, atol=tol * scale(ref))
+    for got, expected in zip(grads, ref_grads):
+        torch.testing.assert_close(got.double().cpu(), expected, rtol=tol, atol=tol * scale(expected))
+
+
+def test_gradcheck_float64():
+    inputs, params = case(1, 5, 6, 2, 3)
+    inputs = [t.cuda().requires_grad_() for t in inputs]
+    # The input gradient is scattered with atomics, so repeated backward passes differ in rounding.
+    assert torch.autograd.gradcheck(lambda *a: DCNv3Function.apply(*a, *params, 1.3, 256, 0), inputs,
+                                    nondet_tol=1e-10)
+
+
+def test_invalid_offsets_contribute_zero():
+    inputs, params = case(1, 6, 6, 2, 3)
+    x, offset, mask = [t.cuda().float().requires_grad_() for t in inputs]
+    with torch.no_grad():
+        offset[0, 3, 3, :3] = float('nan')
+        offset[0, 3, 3, 3:] = 1e30
+    out = DCNv3Function.apply(x, offset, mask, *params, 1.0, 256, 0)
+    grads = torch.autograd.grad(out.sum(), (x, offset, mask))
+    assert torch.isfinite(out).all() and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_autocast_and_compile():
+    inputs, params = case()
+    x, offset, mask = [t.cuda().float() for t in inputs]
+    with torch.autocast('cuda', dtype=torch.float16):
+        out = DCNv3Function.apply(x.half(), offset, mask, *params, 1.0, 256, 0)
+    assert out.dtype == torch.float16
+    fn = torch.compile(lambda a, b, c: DCNv3Function.apply(a, b, c, *params, 1.0, 256, 0), fullgraph=True)
+    torch.testing.assert_close(fn(x, offset, mask), DCNv3Function.apply(x, offset, mask, *params, 1.0, 256, 0))
