@@ -1,0 +1,233 @@
+"""InternImage: one implementation of the published backbone for every variant (T..G).
+
+Module and parameter names follow the published checkpoints (see
+shared/reference/checkpoint_keys): ``patch_embed``, ``levels.<i>.blocks.<j>``,
+``levels.<i>.norm``, ``levels.<i>.post_norms``, ``levels.<i>.downsample``.
+Features are channels-last inside; ``forward`` returns NCHW maps.
+"""
+import torch
+import torch.utils.checkpoint as checkpoint
+from mmcv.cnn.bricks import DropPath
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch import nn
+
+from ops_dcnv3 import modules as dcnv3_modules
+from ops_dcnv3.modules import build_act_layer, build_norm_layer
+
+from .checkpoint import load_backbone_checkpoint
+
+CORE_OPS = {'DCNv3': dcnv3_modules.DCNv3, 'DCNv3_pytorch': dcnv3_modules.DCNv3_pytorch}
+
+
+class StemLayer(nn.Module):
+    """Two stride-2 3x3 convolutions: 3 -> C/2 -> C; NCHW in, channels-last out."""
+
+    def __init__(self, in_chans=3, out_chans=96, act_layer='GELU', norm_layer='BN'):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_chans, out_chans // 2, kernel_size=3, stride=2, padding=1)
+        self.norm1 = build_norm_layer(out_chans // 2, norm_layer, 'channels_first', 'channels_first')
+        self.act = build_act_layer(act_layer)
+        self.conv2 = nn.Conv2d(out_chans // 2, out_chans, kernel_size=3, stride=2, padding=1)
+        self.norm2 = build_norm_layer(out_chans, norm_layer, 'channels_first', 'channels_last')
+
+    def forward(self, x):
+        return self.norm2(self.conv2(self.act(self.norm1(self.conv1(x)))))
+
+
+class DownsampleLayer(nn.Module):
+    """Stride-2 3x3 convolution doubling the channels; channels-last in and out."""
+
+    def __init__(self, channels, norm_layer='LN'):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 2 * channels, kernel_size=3, stride=2, padding=1, bias=False)
+        self.norm = build_norm_layer(2 * channels, norm_layer, 'channels_first', 'channels_last')
+
+    def forward(self, x):
+        return self.norm(self.conv(x.permute(0, 3, 1, 2)))
+
+
+class MLPLayer(nn.Module):
+    def __init__(self, in_features, hidden_features, act_layer='GELU', drop=0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = build_act_layer(act_layer)
+        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x):
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class InternImageLayer(nn.Module):
+    """One block: DCNv3 then MLP, each residual, with pre-, post- or res-post-norm."""
+
+    def __init__(self, core_op, channels, groups, mlp_ratio=4.0, drop=0.0, drop_path=0.0, act_layer='GELU',
+                 norm_layer='LN', post_norm=False, layer_scale=None, offset_scale=1.0, with_cp=False,
+                 dw_kernel_size=None, res_post_norm=False, center_feature_scale=False, remove_center=False):
+        super().__init__()
+        self.post_norm = post_norm
+        self.res_post_norm = res_post_norm
+        self.with_cp = with_cp
+        self.norm1 = build_norm_layer(channels, 'LN')
+        self.dcn = core_op(channels=channels, kernel_size=3, stride=1, pad=1, dilation=1, group=groups,
+                           offset_scale=offset_scale, act_layer=act_layer, norm_layer=norm_layer,
+                           dw_kernel_size=dw_kernel_size, center_feature_scale=center_feature_scale,
+                           remove_center=remove_center)
+        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.norm2 = build_norm_layer(channels, 'LN')
+        self.mlp = MLPLayer(channels, int(channels * mlp_ratio), act_layer, drop)
+        self.layer_scale = layer_scale is not None
+        if self.layer_scale:
+            self.gamma1 = nn.Parameter(layer_scale * torch.ones(channels))
+            self.gamma2 = nn.Parameter(layer_scale * torch.ones(channels))
+        if res_post_norm:
+            self.res_post_norm1 = build_norm_layer(channels, 'LN')
+            self.res_post_norm2 = build_norm_layer(channels, 'LN')
+
+    def _branch(self, x, norm, fn, res_norm, gamma):
+        if self.post_norm:
+            y = norm(fn(x))
+        else:
+            y = fn(norm(x))
+            if self.res_post_norm:
+                y = res_norm(y)
+        return self.drop_path(y if gamma is None else gamma * y)
+
+    def _forward(self, x):
+        gamma1, gamma2 = (self.gamma1, self.gamma2) if self.layer_scale else (None, None)
+        x = x + self._branch(x, self.norm1, self.dcn, getattr(self, 'res_post_norm1', None), gamma1)
+        x = x + self._branch(x, self.norm2, self.mlp, getattr(self, 'res_post_norm2', None), gamma2)
+        return x
+
+    def forward(self, x):
+        if self.with_cp and x.requires_grad:
+            return checkpoint.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+
+class InternImageBlock(nn.Module):
+    """One stage ("level"): blocks, optional stage norm and post-norms, optional downsampling."""
+
+    def __init__(self, core_op, channels, depth, groups, downsample=True, mlp_ratio=4.0, drop=0.0,
+                 drop_path=0.0, act_layer='GELU', norm_layer='LN', post_norm=False, offset_scale=1.0,
+                 layer_scale=None, with_cp=False, dw_kernel_size=None, post_norm_block_ids=None,
+                 res_post_norm=False, center_feature_scale=False, remove_center=False):
+        super().__init__()
+        drop_paths = drop_path if isinstance(drop_path, (list, tuple)) else [drop_path] * depth
+        self.blocks = nn.ModuleList([
+            InternImageLayer(core_op, channels, groups, mlp_ratio, drop, drop_paths[i], act_layer, norm_layer,
+                             post_norm, layer_scale, offset_scale, with_cp, dw_kernel_size, res_post_norm,
+                             center_feature_scale, remove_center)
+            for i in range(depth)])
+        # The published models keep a stage norm unless post-norm already ends each block.
+        self.has_norm = not post_norm or center_feature_scale
+        if self.has_norm:
+            self.norm = build_norm_layer(channels, 'LN')
+        self.post_norm_block_ids = list(post_norm_block_ids or [])
+        if self.post_norm_block_ids:
+            self.post_norms = nn.ModuleList(build_norm_layer(channels, 'LN', eps=1e-6)
+                                            for _ in self.post_norm_block_ids)
+        self.downsample = DownsampleLayer(channels, norm_layer) if downsample else None
+
+    def forward(self, x):
+        """Returns (stage output before downsampling, input of the next stage)."""
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.post_norm_block_ids:
+                x = self.post_norms[self.post_norm_block_ids.index(i)](x)
+        if self.has_norm:
+            x = self.norm(x)
+        return x, (self.downsample(x) if self.downsample is not None else x)
+
+
+class InternImage(BaseModule):
+    """InternImage backbone; constructor arguments carry the published names.
+
+    Returns a tuple of NCHW feature maps, one per entry of ``out_indices``.
+    ``init_cfg=dict(type='Pretrained', checkpoint=...)`` accepts the published
+    classification checkpoints (weights under ``model``), detection or
+    segmentation checkpoints (``state_dict`` with keys under ``backbone.``) and
+    plain state dicts.
+    """
+
+    def __init__(self, core_op='DCNv3', channels=64, depths=(3, 4, 18, 5), groups=(3, 6, 12, 24),
+                 mlp_ratio=4.0, drop_rate=0.0, drop_path_rate=0.2, drop_path_type='linear', act_layer='GELU',
+                 norm_layer='LN', layer_scale=None, offset_scale=1.0, post_norm=False, with_cp=False,
+                 dw_kernel_size=None, level2_post_norm=False, level2_post_norm_block_ids=None,
+                 res_post_norm=False, center_feature_scale=False, remove_center=False,
+                 out_indices=(0, 1, 2, 3), frozen_stages=-1, init_cfg=None, **kwargs):
+        super().__init__(init_cfg=init_cfg)
+        if kwargs:
+            # Published configs carry a few flags with no effect here (e.g. use_clip_projector,
+            # cls_scale of the classifier); accept them, but say so.
+            print_log(f'InternImage: ignoring arguments {sorted(kwargs)}', logger='current')
+        if core_op not in CORE_OPS:
+            raise ValueError(f"InternImage: core_op must be one of {sorted(CORE_OPS)}, got {core_op!r}")
+        if len(depths) != len(groups):
+            raise ValueError(f'InternImage: depths {depths} and groups {groups} differ in length')
+        if any(i < 0 or i >= len(depths) for i in out_indices):
+            raise ValueError(f'InternImage: out_indices {out_indices} outside 0..{len(depths) - 1}')
+        self.num_levels = len(depths)
+        self.depths = list(depths)
+        self.channels = channels
+        self.num_features = int(channels * 2 ** (self.num_levels - 1))
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.level2_post_norm_block_ids = level2_post_norm_block_ids
+
+        self.patch_embed = StemLayer(3, channels, act_layer, norm_layer)
+        self.pos_drop = nn.Dropout(p=drop_rate)
+        total = sum(depths)
+        if drop_path_type == 'uniform':
+            rates = [drop_path_rate] * total
+        else:
+            rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear from 0
+        self.levels = nn.ModuleList()
+        for i in range(self.num_levels):
+            start = sum(depths[:i])
+            self.levels.append(InternImageBlock(
+                core_op=CORE_OPS[core_op], channels=int(channels * 2 ** i), depth=depths[i], groups=groups[i],
+                downsample=i < self.num_levels - 1, mlp_ratio=mlp_ratio, drop=drop_rate,
+                drop_path=rates[start:start + depths[i]], act_layer=act_layer, norm_layer=norm_layer,
+                post_norm=post_norm, offset_scale=offset_scale, layer_scale=layer_scale, with_cp=with_cp,
+                dw_kernel_size=dw_kernel_size,
+                post_norm_block_ids=level2_post_norm_block_ids if (i == 2 and level2_post_norm) else None,
+                res_post_norm=res_post_norm, center_feature_scale=center_feature_scale,
+                remove_center=remove_center))
+        self._freeze_stages()
+
+    def init_weights(self):
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            load_backbone_checkpoint(self, self.init_cfg['checkpoint'], logger='current')
+            self._is_init = True
+            return
+        super().init_weights()
+
+    def _freeze_stages(self):
+        """frozen_stages=k freezes the stem and stages 0..k-1 (0: stem only; -1: nothing)."""
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed] + [self.levels[i] for i in range(min(self.frozen_stages, self.num_levels))]
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    def forward_levels(self, x):
+        """All stages' outputs (channels-last, before downsampling)."""
+        x = self.pos_drop(self.patch_embed(x))
+        outs = []
+        for level in self.levels:
+            out, x = level(x)
+            outs.append(out)
+        return outs
+
+    def forward(self, x):
+        outs = self.forward_levels(x)
+        return tuple(outs[i].permute(0, 3, 1, 2).contiguous() for i in self.out_indices)

@@ -1,0 +1,28 @@
+"""Hyper-parameters of the published InternImage variants (shared/reference/MODELS.md).
+
+``ARCH_SETTINGS[name]`` holds the backbone arguments that define a variant; task
+configs add their own (drop_path_rate, out_indices, with_cp, init_cfg, ...).
+The detection/segmentation configs use ``layer_scale=1.0`` where classification
+used 1e-5, as published.
+"""
+ARCH_SETTINGS = {
+    't': dict(channels=64, depths=[4, 4, 18, 4], groups=[4, 8, 16, 32], offset_scale=1.0, post_norm=False,
+              layer_scale=None),
+    's': dict(channels=80, depths=[4, 4, 21, 4], groups=[5, 10, 20, 40], offset_scale=1.0, post_norm=True,
+              layer_scale=1e-5),
+    'b': dict(channels=112, depths=[4, 4, 21, 4], groups=[7, 14, 28, 56], offset_scale=1.0, post_norm=True,
+              layer_scale=1e-5),
+    'l': dict(channels=160, depths=[5, 5, 22, 5], groups=[10, 20, 40, 80], offset_scale=2.0, post_norm=True,
+              layer_scale=1e-5),
+    'xl': dict(channels=192, depths=[5, 5, 24, 5], groups=[12, 24, 48, 96], offset_scale=2.0, post_norm=True,
+               layer_scale=1e-5),
+    'h': dict(channels=320, depths=[6, 6, 32, 6], groups=[10, 20, 40, 80], offset_scale=1.0, post_norm=False,
+              layer_scale=None, dw_kernel_size=5, res_post_norm=True, level2_post_norm=True,
+              level2_post_norm_block_ids=[5, 11, 17, 23, 29], center_feature_scale=True),
+    'g': dict(channels=512, depths=[2, 2, 48, 4], groups=[16, 32, 64, 128], offset_scale=1.0, post_norm=True,
+              layer_scale=None, dw_kernel_size=5, level2_post_norm=True,
+              level2_post_norm_block_ids=list(range(5, 48, 6)), center_feature_scale=True),
+}
+
+# Variants whose classifier uses the clip-projector head instead of conv + pool + linear.
+CLIP_HEAD_VARIANTS = ('h', 'g')

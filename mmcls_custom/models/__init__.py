@@ -1,0 +1,4 @@
+from .classifier import InternImageClassifier
+from .heads import InternImageClipHead, InternImageClsHead
+
+__all__ = ['InternImageClassifier', 'InternImageClipHead', 'InternImageClsHead']
