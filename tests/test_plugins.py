@@ -1,0 +1,46 @@
+"""The plugins register InternImage into each package, and configs reach it through custom_imports."""
+import importlib
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from internimage import CustomLayerDecayOptimizerConstructor, InternImage
+
+PLUGINS = [('mmdet_custom', 'mmdet'), ('mmseg_custom', 'mmseg'), ('mmcls_custom', 'mmpretrain')]
+# A backbone dict as the published detection configs write it.
+PUBLISHED_BACKBONE = dict(
+    type='InternImage', core_op='DCNv3', channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8], mlp_ratio=4.,
+    drop_path_rate=0.2, norm_layer='LN', layer_scale=1.0, offset_scale=1.0, post_norm=False, with_cp=False,
+    dw_kernel_size=None, level2_post_norm=False, level2_post_norm_block_ids=None, res_post_norm=False,
+    center_feature_scale=False, remove_center=False, out_indices=(0, 1, 2, 3), frozen_stages=-1, init_cfg=None)
+
+
+@pytest.mark.parametrize('plugin,scope', PLUGINS)
+def test_registered_in_each_package(plugin, scope):
+    importlib.import_module(plugin)
+    registry = importlib.import_module(f'{scope}.registry')
+    assert registry.MODELS.get('InternImage') is InternImage
+    assert registry.OPTIM_WRAPPER_CONSTRUCTORS.get('CustomLayerDecayOptimizerConstructor') \
+        is CustomLayerDecayOptimizerConstructor
+    with DefaultScope.overwrite_default_scope(scope):
+        backbone = registry.MODELS.build(PUBLISHED_BACKBONE)
+    assert isinstance(backbone, InternImage)
+    assert len(backbone(torch.randn(1, 3, 32, 32))) == 4
+
+
+def test_config_reaches_plugin_through_custom_imports(tmp_path):
+    config = tmp_path / 'cfg.py'
+    config.write_text("custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)\n"
+                      "default_scope = 'mmseg'\n"
+                      f"model = dict(backbone={PUBLISHED_BACKBONE!r})\n")
+    cfg = Config.fromfile(str(config))  # Config.fromfile performs custom_imports
+    from mmseg.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        assert isinstance(MODELS.build(cfg.model.backbone), InternImage)
+
+
+def test_unknown_core_op_is_named():
+    with pytest.raises(ValueError, match="core_op must be one of .*'DCNv4'"):
+        InternImage(core_op='DCNv4')
