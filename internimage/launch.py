@@ -1,0 +1,82 @@
+"""What tools/train.py and tools/test.py share: config loading, distributed set-up and the
+mmengine Runner, for detection, segmentation and classification configs alike.
+
+mmengine's launchers assume GPUs: its pytorch launcher calls ``torch.cuda.set_device``
+and its slurm launcher divides by the GPU count. Without a GPU we initialise the
+process group ourselves with gloo (from torchrun's or Slurm's environment), and
+wrap the model in DDP without device ids, so the same launch scripts run on a CPU
+machine. With GPUs, mmengine's own launchers are used unchanged.
+"""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+from .safe_loading import UNSAFE_CHECKPOINT_ERRORS, allow_mmengine_checkpoints, describe_refusal
+
+
+def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
+    """Read a config (its custom_imports are imported), apply overrides, set work dir and launcher."""
+    if not osp.isfile(path):
+        sys.exit(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+    if launcher != 'none' and not torch.cuda.is_available():
+        init_cpu_distributed(cfg, launcher)
+    return cfg
+
+
+def slurm_environment():
+    """RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR for torch.distributed, from Slurm's variables."""
+    nodes = os.environ['SLURM_NODELIST']
+    first_node = subprocess.run(['scontrol', 'show', 'hostnames', nodes], capture_output=True,
+                                text=True).stdout.split()
+    os.environ['MASTER_ADDR'] = os.environ.get('MASTER_ADDR') or (first_node[0] if first_node else '127.0.0.1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+
+
+def init_cpu_distributed(cfg, launcher):
+    """Process group over gloo for a machine without GPUs; the Runner then skips its own init."""
+    if launcher == 'slurm':
+        slurm_environment()
+    elif launcher != 'pytorch':
+        sys.exit(f'--launcher {launcher} needs GPUs here; use pytorch or slurm on a CPU machine')
+    timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+    import datetime
+    kwargs = {'timeout': datetime.timedelta(seconds=timeout)} if timeout else {}
+    torch_dist.init_process_group(backend='gloo', **kwargs)
+    cfg.launcher = 'pytorch'
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    # DDP of a CPU module takes no device ids (mmengine's default passes LOCAL_RANK).
+    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                   find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper.update(cfg.get('model_wrapper_cfg') or {})
+    cfg.model_wrapper_cfg = wrapper
+
+
+def build_runner(cfg):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    allow_mmengine_checkpoints()
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+
+
+def run_safely(job):
+    """Run ``job``; a checkpoint that torch refuses to unpickle ends the program with one message."""
+    try:
+        return job()
+    except UNSAFE_CHECKPOINT_ERRORS as error:
+        sys.exit(describe_refusal(error))

@@ -1,0 +1,51 @@
+"""Checkpoint loading that stays weights-only on torch >= 2.6.
+
+torch.load defaults to ``weights_only=True``: it refuses any pickled object that is
+not a tensor or a plain container, so a downloaded checkpoint cannot run code on
+load. mmengine 0.10 saves a few objects of its own in its checkpoints (the message
+hub's ``HistoryBuffer``, numpy scalars and arrays in ``meta``), so stock mmengine
+cannot resume from what it saved. Instead of switching ``weights_only`` off, we
+add exactly those types to torch's allowlist; anything else is still refused.
+
+A ``HistoryBuffer`` pickles its bound statistics methods through ``getattr``,
+which no allowlist should admit, so we also save it as plain data: its
+constructor with the two histories as lists.
+"""
+import copyreg
+import pickle
+
+import numpy as np
+import torch
+
+
+def _numpy_globals():
+    """The numpy functions and types that pickled arrays and scalars refer to."""
+    multiarray = getattr(np, '_core', np.core).multiarray
+    found = [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype]
+    found += [type(np.dtype(name)) for name in ('float16', 'float32', 'float64', 'int8', 'int16', 'int32',
+                                                'int64', 'uint8', 'bool')]
+    return found
+
+
+def _reduce_history_buffer(buffer):
+    from mmengine.logging.history_buffer import HistoryBuffer
+    return HistoryBuffer, (buffer._log_history.tolist(), buffer._count_history.tolist(), buffer.max_length)
+
+
+def allow_mmengine_checkpoints():
+    """Save mmengine's HistoryBuffer as data and allow the types mmengine writes (idempotent)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
+    torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_globals()])
+
+
+UNSAFE_CHECKPOINT_ERRORS = (pickle.UnpicklingError, )
+
+
+def describe_refusal(error):
+    """A one-paragraph explanation for a checkpoint torch refused to unpickle."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = next((line for line in lines if 'Unsupported global' in line), lines[0] if lines else repr(error))
+    return ('Refused to load the checkpoint: it contains pickled objects other than weights, and loading '
+            'them could run arbitrary code. Nothing from it was executed. Only tensors, plain containers '
+            f'and the types mmengine itself saves are accepted. (torch: {reason})')
