@@ -7,3 +7,4 @@ from internimage.registration import register_into
 register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS)
 
 from . import models  # noqa: E402,F401  (registers the classifier and its heads)
+from . import hooks  # noqa: E402,F401  (registers PublishedCheckpointHook)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from published import published_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,3 +119,18 @@ def test_checkpoint_with_pickle_payload_is_refused(trained, tmp_path):
         assert result.returncode != 0
         assert 'Refused to load the checkpoint' in result.stderr and 'Nothing from it was executed' in result.stderr
         assert not marker.exists()
+
+
+def test_test_tool_takes_published_checkpoint_as_it_is(trained, tmp_path):
+    """tools/test.py with the full T config and a checkpoint in the published layout."""
+    config, work, _ = trained
+    published_checkpoint('t', tmp_path / 'internimage_t_1k_224.pth')
+    data = Path(str(config)).parent / 'imagenet'
+    result = run_tool('tools/test.py', 'configs/imagenet/internimage_t_1k_224.py',
+                      str(tmp_path / 'internimage_t_1k_224.pth'), '--work-dir', str(tmp_path / 'w'),
+                      '--cfg-options', f'test_dataloader.dataset.data_root={data}', 'test_dataloader.num_workers=0',
+                      'test_dataloader.persistent_workers=False', 'test_dataloader.batch_size=4')
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert 'Load checkpoint from' in log and 'accuracy/top1' in log
+    assert 'missing keys' not in log and 'unexpected key' not in log and 'do not match exactly' not in log

@@ -1,31 +1,12 @@
 """Published classification checkpoints load strictly through mmpretrain's init_model."""
-import ast
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
+from published import published_checkpoint
 
-KEYS_DIR = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'checkpoint_keys'
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'imagenet'
-
-
-def published_checkpoint(name, path):
-    """A checkpoint in the published layout, with random weights of the published shapes."""
-    gen = torch.Generator().manual_seed(0)
-    state = {}
-    for line in (KEYS_DIR / f'internimage_{name}_cls_keys.txt').read_text().splitlines():
-        key, shape = line.split('\t')
-        shape = ast.literal_eval(shape)
-        if key.endswith('num_batches_tracked'):
-            state[key] = torch.tensor(7)
-        elif key.endswith('running_var'):
-            state[key] = torch.rand(shape, generator=gen) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=gen) * 0.02
-    torch.save({'model': state, 'epoch': 299, 'max_accuracy': 83.5}, path)
-    return state
-
 
 
 def test_published_t_checkpoint_loads_strictly_through_init_model(tmp_path):
@@ -46,23 +27,25 @@ def test_published_t_checkpoint_loads_strictly_through_init_model(tmp_path):
 
 
 def test_reduced_h_style_classifier_loads_published_layout_strictly(tmp_path):
-    """An H-style model (clip-projector head, centre feature scale, res-post-norm) at a small size."""
-    import mmcls_custom  # noqa: F401
+    """The H config (clip-projector head, centre feature scale, res-post-norm) at a small size."""
     from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
-    cfg = dict(
-        type='InternImageClassifier',
-        backbone=dict(type='InternImage', channels=32, depths=[1, 1, 3, 1], groups=[2, 4, 8, 16],
-                      dw_kernel_size=5, res_post_norm=True, level2_post_norm=True,
-                      level2_post_norm_block_ids=[1], center_feature_scale=True, out_indices=(2, 3)),
-        head=dict(type='InternImageClipHead', in_channels=256, num_classes=10, clip_embed_dim=64,
-                  attn_pool_num_heads=4, out_dim=48))
-    source = MODELS.build(cfg)
+    from mmpretrain.apis import init_model
+    config = tmp_path / 'h_small.py'
+    config.write_text(
+        f"_base_ = ['{CONFIGS / 'internimage_h_22kto1k_640.py'}']\n"
+        "model = dict(backbone=dict(channels=32, depths=[1, 1, 3, 1], groups=[2, 4, 8, 16],\n"
+        "                           level2_post_norm_block_ids=[1], with_cp=False),\n"
+        "             head=dict(in_channels=256, num_classes=10, clip_embed_dim=64, attn_pool_num_heads=4,\n"
+        "                       out_dim=48))\n")
+    source = init_model(str(config), device='cpu')
     published = {k.split('.', 1)[1]: v for k, v in source.state_dict().items()}  # drop backbone./head.
     assert 'clip_projector.cross_dcn.q_bias' in published and 'dcnv3_head_x4.0.weight' in published
+    assert 'levels.2.blocks.0.dcn.center_feature_scale_proj_weight' in published
+    assert 'levels.2.blocks.0.res_post_norm1.0.weight' in published and 'levels.2.post_norms.0.0.weight' in published
     torch.save({'model': published}, tmp_path / 'h_style.pth')
-    model = MODELS.build(cfg)
+    model = init_model(str(config), device='cpu')
     load_checkpoint(model, str(tmp_path / 'h_style.pth'), map_location='cpu', strict=True)
+    model = init_model(str(config), str(tmp_path / 'h_style.pth'), device='cpu')
     model.eval()
     source.eval()
     x = torch.randn(2, 3, 64, 64)
@@ -84,3 +67,28 @@ def test_own_checkpoint_reloads_strictly(tmp_path):
     load_checkpoint(other, str(tmp_path / 'own.pth'), strict=True)
     for key, value in model.state_dict().items():
         assert torch.equal(other.state_dict()[key], value)
+
+
+@pytest.mark.parametrize('name', ['t', 's', 'b', 'l', 'xl', 'h', 'g'])
+def test_every_config_builds_with_published_size(name):
+    import mmcls_custom  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    measured = {'t': 29.92, 's': 50.08, 'b': 97.46, 'l': 223.33, 'xl': 334.82, 'h': 1089.64, 'g': 3076.37}
+    config = next(CONFIGS.glob(f'internimage_{name}_*.py'))
+    cfg = Config.fromfile(str(config))
+    with DefaultScope.overwrite_default_scope('mmpretrain'), torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == measured[name]
+
+
+def test_feature_extraction_gives_four_stages():
+    """The README's recipe: mmpretrain's FeatureExtractor with out_indices (0, 1, 2, 3)."""
+    import numpy as np
+    from mmpretrain.apis import FeatureExtractor
+    cfg = Config.fromfile(str(CONFIGS / 'internimage_t_1k_224.py'))
+    cfg.model.backbone.out_indices = (0, 1, 2, 3)
+    extractor = FeatureExtractor(cfg, device='cpu')
+    image = (np.random.default_rng(0).random((240, 320, 3)) * 255).astype(np.uint8)
+    feats = extractor(image, stage='backbone')[0]
+    assert [tuple(f.shape) for f in feats] == [(64, 56, 56), (128, 28, 28), (256, 14, 14), (512, 7, 7)]

@@ -27,6 +27,9 @@ model = dict(
 )
 
 optim_wrapper = dict(optimizer=dict(lr=5e-4), clip_grad=dict(max_norm=5.0))
-custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
+custom_hooks = [
+    dict(type='PublishedCheckpointHook', priority='VERY_HIGH'),  # published weights live under 'model'
+    dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL'),
+]
 # The learning rate above is for a total batch of 512; --auto-scale-lr rescales it.
 auto_scale_lr = dict(base_batch_size=512)
