@@ -1,0 +1,94 @@
+"""Detection configs (configs/coco): they build, train and test one step each, have the
+published sizes, and run end to end through tools/train.py and tools/test.py."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+import mmdet_custom  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / 'configs' / 'coco').glob('*.py'))
+# Published sizes (MODELS.md); DINO has none published.
+PUBLISHED_M = {'mask_rcnn_internimage_t': 49, 'mask_rcnn_internimage_s': 69, 'mask_rcnn_internimage_b': 115,
+               'cascade_internimage_l': 277, 'cascade_internimage_xl': 387}
+# One config per distinct model (the 3x configs differ from 1x in data and schedule only).
+STEP_CONFIGS = [c for c in CONFIGS if '_1x_' in c.name]
+
+
+def build(config, init=False):
+    """The config's model; with ``init``, initialised as for training (the backbone from scratch:
+    the published weights are a download away)."""
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(str(config))
+    if init:
+        cfg.model.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+        if init:
+            model.init_weights()
+    return cfg, model
+
+
+def det_batch(size=(96, 128)):
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    gen = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for i in range(2):
+        inputs.append(torch.randint(0, 255, (3, *size), dtype=torch.uint8, generator=gen))
+        sample = DetDataSample(metainfo=dict(img_id=i, img_shape=size, ori_shape=size, scale_factor=(1.0, 1.0)))
+        boxes = torch.tensor([[10., 12., 60., 70.], [30., 20., 90., 80.]])
+        masks = np.zeros((2, *size), np.uint8)
+        for k, (x0, y0, x1, y1) in enumerate(boxes.int().tolist()):
+            masks[k, y0:y1, x0:x1] = 1
+        sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.tensor([0, 2]),
+                                           masks=BitmapMasks(masks, *size))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=lambda c: c.stem)
+def test_config_builds(config):
+    cfg, model = build(config)
+    name = config.stem.rsplit('_fpn', 1)[0].rsplit('_1x', 1)[0]
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    if name in PUBLISHED_M:
+        assert abs(params - PUBLISHED_M[name]) / PUBLISHED_M[name] < 0.02, params
+    assert cfg.model.backbone.type == 'InternImage'
+    assert cfg.optim_wrapper.constructor == 'CustomLayerDecayOptimizerConstructor'
+    assert cfg.model.backbone.init_cfg.checkpoint.endswith('.pth')
+
+
+@pytest.mark.parametrize('config', STEP_CONFIGS, ids=lambda c: c.stem)
+def test_one_train_step_and_one_test_step(config):
+    from mmengine.optim import build_optim_wrapper
+    cfg, model = build(config, init=True)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    model.train()
+    # DINO selects 900 queries among the encoder's tokens: it needs an input of >= 900 tokens.
+    size = (256, 256) if cfg.model.type == 'DINO' else (96, 128)
+    before = model.backbone.levels[1].blocks[0].mlp.fc1.weight.detach().clone()
+    losses = model.train_step(det_batch(size), optim_wrapper)
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    assert not torch.equal(before, model.backbone.levels[1].blocks[0].mlp.fc1.weight)
+    model.eval()
+    with torch.no_grad():
+        results = model.test_step(det_batch(size))
+    assert len(results) == 2 and all('pred_instances' in r for r in results)
+    if cfg.model.type == 'DINO':
+        assert len(results[0].pred_instances) == cfg.model.test_cfg.max_per_img
+
+
+def test_3x_configs_use_the_multiscale_crop_augmentation():
+    cfg = Config.fromfile(str(ROOT / 'configs/coco/mask_rcnn_internimage_t_fpn_3x_coco.py'))
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert [t['type'] for t in pipeline][2:4] == ['RandomFlip', 'RandomChoice']
+    assert cfg.train_cfg.max_epochs == 36 and cfg.param_scheduler[1].milestones == [27, 33]
