@@ -1,35 +1,84 @@
-"""The main job on embedded data (``make demo``).
+"""The main job on the embedded demo data (``make demo``), on a CPU, in a few minutes:
 
-For now a smoke run: build an InternImage classifier from its config and run it on one
-generated image through mmpretrain's inference API, printing the top predictions.
+1. generate the shapes dataset (tools/make_shapes_dataset.py) under data/shapes if missing;
+2. train the tiny InternImage Mask R-CNN and UPerNet from scratch with tools/train.py;
+3. evaluate both on the held-out images with tools/test.py (COCO mAP, mIoU);
+4. draw a few held-out predictions (PNG) with tools/image_demo.py's code;
+5. write work_dirs/demo/summary.json and print a summary.
 """
 import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
 import time
 
-import numpy as np
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TASKS = {
+    'detection': dict(config='configs/demo/mask_rcnn_internimage_tiny_shapes.py',
+                      metrics={'bbox_mAP': 'coco/bbox_mAP', 'bbox_mAP_50': 'coco/bbox_mAP_50',
+                               'segm_mAP': 'coco/segm_mAP', 'segm_mAP_50': 'coco/segm_mAP_50'},
+                      images='data/shapes/coco/val'),
+    'segmentation': dict(config='configs/demo/upernet_internimage_tiny_shapes.py',
+                         metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'},
+                         images='data/shapes/ade/images/validation'),
+}
+
+
+def run(command):
+    print('+ ' + ' '.join(command), flush=True)
+    result = subprocess.run([sys.executable, *command], cwd=ROOT)
+    if result.returncode != 0:
+        sys.exit(f'demo: `{" ".join(command)}` failed with exit code {result.returncode}')
+
+
+def test_metrics(work_dir):
+    """The metrics tools/test.py logged (the last line of the run's scalar json)."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', '*.json')), key=osp.getmtime)
+    if not logs:
+        sys.exit(f'demo: no metrics log under {work_dir}')
+    with open(logs[-1]) as f:
+        return json.loads(f.read().strip().splitlines()[-1])
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--config', default='configs/imagenet/internimage_t_1k_224.py')
-    parser.add_argument('--checkpoint', default=None, help='optional weights (e.g. a published .pth)')
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--data', default='data/shapes')
+    parser.add_argument('--visualize', type=int, default=3, help='held-out images to draw per task')
     args = parser.parse_args()
-
-    from mmpretrain.apis import ImageClassificationInferencer
-
-    import ops_dcnv3
-
+    os.chdir(ROOT)
     start = time.time()
-    inferencer = ImageClassificationInferencer(args.config, pretrained=args.checkpoint or False, device='cpu')
-    model = inferencer.model
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f'built {type(model.backbone).__name__} from {args.config}: {n_params / 1e6:.2f}M parameters; '
-          f'DCNv3 kernels for {sorted(ops_dcnv3.backends())}')
-    rng = np.random.default_rng(0)
-    image = (rng.random((256, 320, 3)) * 255).astype(np.uint8)  # a BGR image, as loaded by mmcv
-    result = inferencer(image)[0]
-    print(f"prediction: class {result['pred_label']} (score {result['pred_score']:.4f}) "
-          f'in {time.time() - start:.1f} s')
+    if not osp.isfile(osp.join(args.data, 'coco', 'annotations', 'instances_val.json')):
+        run(['tools/make_shapes_dataset.py', args.data])
+
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    from image_demo import draw_prediction
+
+    summary = {}
+    for task, spec in TASKS.items():
+        work_dir = osp.join(args.work_dir, task)
+        run(['tools/train.py', spec['config'], '--work-dir', work_dir])
+        with open(osp.join(work_dir, 'last_checkpoint')) as f:
+            checkpoint = f.read().strip()
+        run(['tools/test.py', spec['config'], checkpoint, '--work-dir', osp.join(work_dir, 'test')])
+        logged = test_metrics(osp.join(work_dir, 'test'))
+        summary[task] = {name: logged[key] for name, key in spec['metrics'].items()}
+        for image in sorted(os.listdir(spec['images']))[:args.visualize]:
+            out = osp.join(args.work_dir, f'{task}_{osp.splitext(image)[0]}.png')
+            draw_prediction(osp.join(spec['images'], image), spec['config'], checkpoint, out)
+            print(f'wrote {out}')
+    summary['seconds'] = round(time.time() - start, 1)
+    with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    det, seg = summary['detection'], summary['segmentation']
+    print(f"\nInternImage demo on held-out shapes ({summary['seconds']:.0f} s):\n"
+          f"  Mask R-CNN: bbox mAP {det['bbox_mAP']:.3f} (AP50 {det['bbox_mAP_50']:.3f}), "
+          f"mask mAP {det['segm_mAP']:.3f} (AP50 {det['segm_mAP_50']:.3f})\n"
+          f"  UPerNet:    mIoU {seg['mIoU']:.2f}, aAcc {seg['aAcc']:.2f}\n"
+          f"  summary: {osp.join(args.work_dir, 'summary.json')}; drawings: {args.work_dir}/*.png")
 
 
 if __name__ == '__main__':

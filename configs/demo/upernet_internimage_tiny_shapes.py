@@ -1,0 +1,53 @@
+# A tiny InternImage UPerNet trained from scratch on the embedded shapes dataset, in its ADE20K-style
+# semantic format (label 0 unlabelled and ignored, 1 background, 2.. shapes). Same model code,
+# config inheritance and tools as the ADE20K configs, sized for a 2-core CPU: 128x128 images.
+_base_ = ['../ade20k/upernet_internimage_t_512_160k_ade20k.py']
+
+data_root = 'data/shapes/ade'
+classes = ('background', 'circle', 'square', 'triangle')
+palette = [[120, 120, 120], [220, 20, 60], [0, 140, 255], [255, 200, 0]]
+crop_size = (128, 128)
+
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(channels=32, depths=[1, 1, 3, 1], groups=[2, 4, 8, 16], drop_path_rate=0.0, init_cfg=None),
+    decode_head=dict(in_channels=[32, 64, 128, 256], channels=64, num_classes=len(classes)),
+    auxiliary_head=dict(in_channels=128, channels=32, num_classes=len(classes)))
+
+dataset = dict(type='BaseSegDataset', data_root=data_root, img_suffix='.jpg', seg_map_suffix='.png',
+               reduce_zero_label=True, metainfo=dict(classes=classes, palette=palette))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomResize', scale=crop_size, ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=crop_size, keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=8, num_workers=2, persistent_workers=True,
+    dataset=dict(_delete_=True, **dataset, data_prefix=dict(img_path='images/training',
+                                                             seg_map_path='annotations/training'),
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8, num_workers=2, persistent_workers=True,
+    dataset=dict(_delete_=True, **dataset, data_prefix=dict(img_path='images/validation',
+                                                             seg_map_path='annotations/validation'),
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+max_iters = 300
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=1e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=30, end=max_iters),
+]
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(by_epoch=False, interval=max_iters))
+auto_scale_lr = dict(base_batch_size=8)
