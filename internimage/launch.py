@@ -67,16 +67,60 @@ def init_cpu_distributed(cfg, launcher):
     cfg.model_wrapper_cfg = wrapper
 
 
+class EmptyDatasetError(RuntimeError):
+    pass
+
+
+def build_checked_dataset(dataset_cfg):
+    """Build a dataset as the Runner does, and refuse an empty one with a message naming where it
+    looked: an empty training set otherwise fails deep in a sampler or hangs an infinite one."""
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(dict(dataset_cfg, lazy_init=True))  # mmengine datasets load in full_init
+    empty = False
+    try:
+        if hasattr(dataset, 'full_init'):
+            dataset.full_init()
+    except ValueError:  # serialising an empty data list fails before any length check could run
+        if getattr(dataset, 'data_list', None) != []:
+            raise
+        empty = True
+    if empty or len(dataset) == 0:
+        where = ', '.join(f'{key}={getattr(dataset, key)!r}' for key in ('data_root', 'ann_file', 'data_prefix')
+                          if getattr(dataset, key, None))
+        raise EmptyDatasetError(f'the dataset is empty: {type(dataset).__name__}({where}) found no samples. '
+                                'Check the paths, and filter_cfg (which drops images without annotations).')
+    return dataset
+
+
 def build_runner(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    class CheckedRunner(Runner):
+        @staticmethod
+        def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+            if isinstance(dataloader, dict) and isinstance(dataloader.get('dataset'), dict):
+                dataloader = dict(dataloader, dataset=build_checked_dataset(dataloader['dataset']))
+            return Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+
     allow_mmengine_checkpoints()
-    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else CheckedRunner.from_cfg(cfg)
 
 
 def run_safely(job):
-    """Run ``job``; a checkpoint that torch refuses to unpickle ends the program with one message."""
+    """Run ``job``; bad input ends the program with one message instead of a traceback: a checkpoint
+    torch refuses to unpickle, a missing file, an unknown type name, an empty dataset."""
     try:
         return job()
     except UNSAFE_CHECKPOINT_ERRORS as error:
         sys.exit(describe_refusal(error))
+    except FileNotFoundError as error:
+        # From a dataloader worker only the message survives; its last line names the file.
+        sys.exit(f'file not found: {error.filename or str(error).strip().splitlines()[-1]}')
+    except EmptyDatasetError as error:
+        sys.exit(f'error: {error}')
+    except KeyError as error:
+        message = str(error.args[0]) if error.args else ''
+        if 'registry' not in message:  # a registry's "X is not in the mmdet::model registry ..."
+            raise
+        sys.exit(f'error: {message}')
