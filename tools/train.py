@@ -50,7 +50,12 @@ def main(argv=None):
         if not osp.isfile(args.resume):
             sys.exit(f'--resume: no checkpoint at {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
-    run_safely(lambda: build_runner(cfg).train())
+    def train():
+        runner = build_runner(cfg)
+        runner.logger.info(f'world size: {runner.world_size} (launcher: {runner.launcher})')
+        runner.train()
+
+    run_safely(train)
 
 
 if __name__ == '__main__':
