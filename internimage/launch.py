@@ -61,7 +61,7 @@ def init_cpu_distributed(cfg, launcher):
     cfg.launcher = 'pytorch'
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     # DDP of a CPU module takes no device ids (mmengine's default passes LOCAL_RANK).
-    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+    wrapper = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
                    find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper.update(cfg.get('model_wrapper_cfg') or {})
     cfg.model_wrapper_cfg = wrapper
