@@ -5,3 +5,5 @@ from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from internimage.registration import register_into
 
 register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS)
+
+from . import transforms  # noqa: E402,F401  (registers CheckSegLabels)

@@ -1,0 +1,102 @@
+"""Segmentation configs (configs/ade20k): they build with the published sizes, UPerNet-T and a
+Mask2Former with a reduced backbone train and test one step, and bad label maps are named."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from PIL import Image
+
+import mmseg_custom  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / 'configs' / 'ade20k').glob('*.py'))
+PUBLISHED_M = {'upernet_internimage_t': 59, 'upernet_internimage_s': 80, 'upernet_internimage_b': 128,
+               'upernet_internimage_l': 256, 'upernet_internimage_xl': 368, 'upernet_internimage_h': 1120,
+               'mask2former_internimage_h': 1310}
+REDUCED_BACKBONE = dict(channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8], init_cfg=None)
+
+
+def build(cfg, meta=False):
+    from mmseg.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        if meta:
+            with torch.device('meta'):
+                return MODELS.build(cfg.model)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        return model
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=lambda c: c.stem)
+def test_config_builds_with_published_size(config):
+    cfg = Config.fromfile(str(config))
+    model = build(cfg, meta=True)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    published = PUBLISHED_M['_'.join(config.stem.split('_')[:3])]
+    assert abs(params - published) / published < 0.02, params
+    assert cfg.optim_wrapper.constructor == 'CustomLayerDecayOptimizerConstructor'
+    assert 'CheckSegLabels' in [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+
+
+def seg_batch(size, num_classes):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    gen = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for _ in range(2):
+        inputs.append(torch.randint(0, 255, (3, *size), dtype=torch.uint8, generator=gen))
+        sample = SegDataSample(metainfo=dict(img_shape=size, ori_shape=size, pad_shape=size))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, *size), generator=gen))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.parametrize('name,reduce', [('upernet_internimage_t_512_160k_ade20k', False),
+                                         ('mask2former_internimage_h_896_80k_cocostuff2ade20k_ss', True)])
+def test_one_train_step_and_one_test_step(name, reduce):
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'ade20k' / f'{name}.py'))
+    size = (64, 64)
+    cfg.model.data_preprocessor.size = size
+    cfg.model.backbone.init_cfg = None
+    if reduce:
+        cfg.model.backbone.update(REDUCED_BACKBONE, dw_kernel_size=5, level2_post_norm_block_ids=[1])
+        cfg.model.decode_head.in_channels = [16, 32, 64, 128]
+    model = build(cfg)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    model.train()
+    losses = model.train_step(seg_batch(size, 150), optim_wrapper)
+    assert losses and all(torch.isfinite(v).all() for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        results = model.test_step(seg_batch(size, 150))
+    assert [tuple(r.pred_sem_seg.data.shape) for r in results] == [(1, *size)] * 2
+
+
+def load(tmp_path, image_size, label_size, labels):
+    from mmseg.datasets.transforms import LoadAnnotations
+    from mmseg_custom.transforms import CheckSegLabels
+    Image.fromarray(np.zeros((*image_size, 3), np.uint8)).save(tmp_path / 'a.jpg')
+    Image.fromarray(np.full(label_size, labels, np.uint8)).save(tmp_path / 'a.png')
+    results = dict(img_path=str(tmp_path / 'a.jpg'), seg_map_path=str(tmp_path / 'a.png'), ori_shape=image_size,
+                   reduce_zero_label=True, seg_fields=[])
+    return CheckSegLabels(num_classes=150)(LoadAnnotations(reduce_zero_label=True)(results))
+
+
+def test_label_map_of_another_size_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r'a\.png: label map is 40x30 but its image .*a\.jpg is 48x32'):
+        load(tmp_path, (32, 48), (30, 40), 3)
+
+
+def test_labels_outside_the_classes_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r'a\.png: labels \[199\] are outside the 150 classes'):
+        load(tmp_path, (32, 48), (32, 48), 200)  # 200 - 1 after reduce_zero_label
+
+
+def test_valid_label_map_passes(tmp_path):
+    results = load(tmp_path, (32, 48), (32, 48), 0)  # 0 becomes the ignore index
+    assert (results['gt_seg_map'] == 255).all()
