@@ -7,6 +7,7 @@ process group ourselves with gloo (from torchrun's or Slurm's environment), and
 wrap the model in DDP without device ids, so the same launch scripts run on a CPU
 machine. With GPUs, mmengine's own launchers are used unchanged.
 """
+import datetime
 import os
 import os.path as osp
 import subprocess
@@ -55,7 +56,6 @@ def init_cpu_distributed(cfg, launcher):
     elif launcher != 'pytorch':
         sys.exit(f'--launcher {launcher} needs GPUs here; use pytorch or slurm on a CPU machine')
     timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
-    import datetime
     kwargs = {'timeout': datetime.timedelta(seconds=timeout)} if timeout else {}
     torch_dist.init_process_group(backend='gloo', **kwargs)
     cfg.launcher = 'pytorch'

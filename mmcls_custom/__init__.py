@@ -4,7 +4,6 @@ from mmpretrain.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 from internimage.registration import register_into
 
-register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS)
+from . import hooks, models  # noqa: F401  (register PublishedCheckpointHook, the classifier and its heads)
 
-from . import models  # noqa: E402,F401  (registers the classifier and its heads)
-from . import hooks  # noqa: E402,F401  (registers PublishedCheckpointHook)
+register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS)

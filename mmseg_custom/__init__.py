@@ -4,6 +4,6 @@ from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 from internimage.registration import register_into
 
-register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS)
+from . import transforms  # noqa: F401  (registers CheckSegLabels)
 
-from . import transforms  # noqa: E402,F401  (registers CheckSegLabels)
+register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS)
