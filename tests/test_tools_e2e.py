@@ -67,9 +67,11 @@ def test_train_interrupt_resume_test_and_draw(task, data):
     assert (work / 'iter_4.pth').exists()
 
     code, log = run_tool('tools/test.py', config, work / 'iter_4.pth', '--work-dir', tmp / 'test',
-                         '--out', tmp / 'preds.pkl')
+                         '--out', tmp / 'preds.pkl', '--show-dir', tmp / 'vis')
     assert code == 0, log[-4000:]
     assert spec['metric'] in log and (tmp / 'preds.pkl').exists()
+    drawn = [p for p in tmp.rglob('*') if p.suffix in ('.jpg', '.png') and 'vis' in str(p.relative_to(tmp))]
+    assert len(drawn) >= 4, sorted(tmp.rglob('*'))  # every held-out image visualised
 
     image = sorted((data / ('coco/val' if name == 'detection' else 'ade/images/validation')).iterdir())[0]
     code, log = run_tool('tools/image_demo.py', image, config, work / 'iter_4.pth', '--out', tmp / 'drawn.png',

@@ -42,6 +42,9 @@ def enable_visualization(cfg, scope, show_dir):
         sys.exit(f'--show-dir: the config has no {SHOW_HOOKS.get(scope, "visualization")} in default_hooks')
     if scope == 'mmpretrain':
         hook.update(enable=True, out_dir=show_dir)
+    elif scope == 'mmseg':  # draws through the visualizer's storage backends
+        hook.update(draw=True, interval=1)
+        cfg.visualizer.save_dir = show_dir
     else:
         hook.update(draw=True, test_out_dir=show_dir)
 

@@ -3,8 +3,9 @@
 //
 // Forward: one thread per output element (pixel, group, channel); threads of a
 // warp walk consecutive channels, so reads of the input taps are coalesced.
-// Backward: one thread per sampling point (pixel, group, point); it reduces the
-// offset and mask gradients over the group's channels in registers and scatters
+// Backward: for group widths 16 and 32, one thread per output element with warp
+// shuffles summing the offset and mask gradients over a group; otherwise one thread
+// per sampling point, reducing over the group's channels in registers. Both scatter
 // the input gradient with atomicAdd into a float buffer (cast at the end).
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -107,6 +108,63 @@ __global__ void backward_kernel(const scalar_t* __restrict__ grad_output, const 
   grad_offset[2 * idx + 1] = scalar_t(g_y * m * scale);
 }
 
+// Backward for group widths that divide the warp (16 and 32 in every published model): one
+// thread per (pixel, group, channel), as the forward. The input gradient is scattered with
+// atomics coalesced over channels; the offset and mask gradients are summed over the group's
+// lanes with warp shuffles and written once, without atomics.
+template <typename scalar_t, int kCg>
+__global__ void backward_warp_kernel(const scalar_t* __restrict__ grad_output, const scalar_t* __restrict__ input,
+                                     const scalar_t* __restrict__ offset, const scalar_t* __restrict__ mask,
+                                     at::opmath_type<scalar_t>* __restrict__ grad_input,
+                                     scalar_t* __restrict__ grad_offset, scalar_t* __restrict__ grad_mask,
+                                     const Geometry g, int64_t total) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const bool active = idx < total;  // inactive lanes still take part in the shuffles
+  const int64_t safe = active ? idx : total - 1;
+  const int64_t c = safe % kCg;
+  const int64_t grp = (safe / kCg) % g.group;
+  const int64_t pix = safe / g.channels;
+  const int64_t j = pix % g.width_out, i = (pix / g.width_out) % g.height_out;
+  const int64_t n = pix / (g.width_out * g.height_out);
+  const int64_t image_base = n * g.height_in * g.width_in * g.channels + grp * kCg + c;
+  const int64_t point_base = (pix * g.group + grp) * g.points;
+  const acc_t gc = active ? acc_t(grad_output[safe]) : acc_t(0);
+  const acc_t scale = static_cast<acc_t>(g.offset_scale);
+  acc_t cx, cy;
+  grid_centre<acc_t>(g, i, j, cx, cy);
+  for (int64_t k = 0; k < g.points; ++k) {
+    const int64_t q = point_base + k;
+    acc_t gx, gy, px, py;
+    scaled_grid_point<acc_t>(g, k, gx, gy);
+    sampling_position<acc_t>(cx, cy, gx, gy, acc_t(offset[2 * q]), acc_t(offset[2 * q + 1]), scale, px, py);
+    const BilinearTaps<acc_t> t = bilinear_taps<acc_t>(px, py, g.height_in, g.width_in);
+    const acc_t m = acc_t(mask[q]);
+    acc_t v[4];
+#pragma unroll
+    for (int tap = 0; tap < 4; ++tap) {
+      v[tap] = t.index[tap] >= 0 ? acc_t(input[image_base + t.index[tap] * g.channels]) : acc_t(0);
+      if (active && t.index[tap] >= 0) {
+        atomicAdd(grad_input + image_base + t.index[tap] * g.channels, m * t.weight[tap] * gc);
+      }
+    }
+    acc_t g_mask = gc * (t.weight[0] * v[0] + t.weight[1] * v[1] + t.weight[2] * v[2] + t.weight[3] * v[3]);
+    acc_t g_x = gc * ((acc_t(1) - t.ly) * (v[1] - v[0]) + t.ly * (v[3] - v[2]));
+    acc_t g_y = gc * ((acc_t(1) - t.lx) * (v[2] - v[0]) + t.lx * (v[3] - v[1]));
+#pragma unroll
+    for (int width = kCg / 2; width > 0; width /= 2) {
+      g_mask += __shfl_xor_sync(0xffffffff, g_mask, width);
+      g_x += __shfl_xor_sync(0xffffffff, g_x, width);
+      g_y += __shfl_xor_sync(0xffffffff, g_y, width);
+    }
+    if (active && c == 0) {
+      grad_mask[q] = scalar_t(t.any ? g_mask : acc_t(0));
+      grad_offset[2 * q] = scalar_t(t.any ? g_x * m * scale : acc_t(0));
+      grad_offset[2 * q + 1] = scalar_t(t.any ? g_y * m * scale : acc_t(0));
+    }
+  }
+}
+
 }  // namespace
 
 at::Tensor forward_cuda(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
@@ -136,11 +194,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
   if (total > 0) {
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_backward_cuda", [&] {
-      backward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream>>>(
-          grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(),
-          offset.const_data_ptr<scalar_t>(), mask.const_data_ptr<scalar_t>(),
-          grad_input.mutable_data_ptr<at::opmath_type<scalar_t>>(), grad_offset.mutable_data_ptr<scalar_t>(),
-          grad_mask.mutable_data_ptr<scalar_t>(), g, total);
+      const scalar_t* go = grad_output.const_data_ptr<scalar_t>();
+      const scalar_t* in = input.const_data_ptr<scalar_t>();
+      const scalar_t* off = offset.const_data_ptr<scalar_t>();
+      const scalar_t* msk = mask.const_data_ptr<scalar_t>();
+      auto* gi = grad_input.mutable_data_ptr<at::opmath_type<scalar_t>>();
+      scalar_t* goff = grad_offset.mutable_data_ptr<scalar_t>();
+      scalar_t* gmsk = grad_mask.mutable_data_ptr<scalar_t>();
+      const int64_t elements = grad_output.numel();
+      if (g.group_channels == 16) {
+        backward_warp_kernel<scalar_t, 16><<<blocks_for(elements), kThreads, 0, stream>>>(
+            go, in, off, msk, gi, goff, gmsk, g, elements);
+      } else if (g.group_channels == 32) {
+        backward_warp_kernel<scalar_t, 32><<<blocks_for(elements), kThreads, 0, stream>>>(
+            go, in, off, msk, gi, goff, gmsk, g, elements);
+      } else {
+        backward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream>>>(go, in, off, msk, gi, goff, gmsk, g,
+                                                                              total);
+      }
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
