@@ -10,6 +10,8 @@ import re
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .safe_loading import allow_mmengine_checkpoints
+
 BACKBONE_PREFIXES = ('patch_embed.', 'levels.')
 WRAPPER_KEYS = ('state_dict', 'model', 'module')
 
@@ -60,6 +62,7 @@ def check_shapes(own_state, state, source):
 
 def load_backbone_checkpoint(backbone, filename, logger='current', map_location='cpu'):
     """Load an InternImage backbone from any published checkpoint layout (file path or URL)."""
+    allow_mmengine_checkpoints()  # URLs weights-only as well
     checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
     state, unused = split_backbone_state(unwrap_state_dict(checkpoint, filename))
     if not state:

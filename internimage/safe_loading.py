@@ -32,11 +32,32 @@ def _reduce_history_buffer(buffer):
     return HistoryBuffer, (buffer._log_history.tolist(), buffer._count_history.tolist(), buffer.max_length)
 
 
+def load_url_weights_only(filename, map_location=None, model_dir=None):
+    """mmengine's http(s) checkpoint loader, but weights-only: mmengine goes through
+    ``torch.hub.load_state_dict_from_url``, whose default is ``weights_only=False``."""
+    from mmengine.dist import get_dist_info
+    rank, world_size = get_dist_info()
+
+    def load():
+        return torch.hub.load_state_dict_from_url(filename, model_dir=model_dir, map_location=map_location,
+                                                  weights_only=True)
+
+    checkpoint = load() if rank == 0 else None
+    if world_size > 1:
+        torch.distributed.barrier()  # rank 0 downloaded it; the others read the cached file
+        if rank > 0:
+            checkpoint = load()
+    return checkpoint
+
+
 def allow_mmengine_checkpoints():
-    """Save mmengine's HistoryBuffer as data and allow the types mmengine writes (idempotent)."""
+    """Save mmengine's HistoryBuffer as data, allow the types mmengine writes, and make URL
+    checkpoints weights-only too (idempotent)."""
     from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
     torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_globals()])
+    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=load_url_weights_only, force=True)
 
 
 UNSAFE_CHECKPOINT_ERRORS = (pickle.UnpicklingError, )

@@ -171,3 +171,15 @@ def test_saved_model_reloads_strictly(tmp_path):
     model = InternImage(**TINY, layer_scale=1e-5, post_norm=True)
     result = model.load_state_dict(torch.load(tmp_path / 'own.pth'), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
+
+
+def test_url_checkpoints_load_weights_only(monkeypatch):
+    """mmengine loads URLs through torch.hub, whose default is weights_only=False."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from internimage.safe_loading import allow_mmengine_checkpoints
+    calls = []
+    monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', lambda url, **kw: calls.append((url, kw)) or {})
+    allow_mmengine_checkpoints()
+    CheckpointLoader.load_checkpoint('https://example.invalid/internimage_t_1k_224.pth', map_location='cpu')
+    assert calls and calls[0][1]['weights_only'] is True
