@@ -35,8 +35,8 @@ def run(command):
 
 
 def test_metrics(work_dir):
-    """The metrics tools/test.py logged (the last line of the run's scalar json)."""
-    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', '*.json')), key=osp.getmtime)
+    """The metrics tools/test.py logged (<work_dir>/<timestamp>/<timestamp>.json, last line)."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.json')), key=osp.getmtime)
     if not logs:
         sys.exit(f'demo: no metrics log under {work_dir}')
     with open(logs[-1]) as f:
