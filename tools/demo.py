@@ -20,11 +20,26 @@ TASKS = {
     'detection': dict(config='configs/demo/mask_rcnn_internimage_tiny_shapes.py',
                       metrics={'bbox_mAP': 'coco/bbox_mAP', 'bbox_mAP_50': 'coco/bbox_mAP_50',
                                'segm_mAP': 'coco/segm_mAP', 'segm_mAP_50': 'coco/segm_mAP_50'},
-                      images='data/shapes/coco/val'),
+                      data='coco', images='coco/val'),
     'segmentation': dict(config='configs/demo/upernet_internimage_tiny_shapes.py',
                          metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'},
-                         images='data/shapes/ade/images/validation'),
+                         data='ade', images='ade/images/validation'),
 }
+DEFAULT_DATA = 'data/shapes'  # what the demo configs point at
+
+
+def config_options(task, data, max_iters):
+    """--cfg-options for another data folder or a shorter schedule (the configs' defaults otherwise)."""
+    options = []
+    if osp.abspath(data) != osp.abspath(DEFAULT_DATA):
+        root = osp.join(osp.abspath(data), TASKS[task]['data']) + '/'
+        options += [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
+        if task == 'detection':
+            options += [f'{split}_evaluator.ann_file={root}annotations/instances_val.json' for split in ('val', 'test')]
+    if max_iters:
+        options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+                    f'default_hooks.checkpoint.interval={max_iters}']
+    return ['--cfg-options', *options] if options else []
 
 
 def run(command):
@@ -48,6 +63,7 @@ def main():
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data', default='data/shapes')
     parser.add_argument('--visualize', type=int, default=3, help='held-out images to draw per task')
+    parser.add_argument('--max-iters', type=int, default=None, help='shorter schedules (a quick check)')
     args = parser.parse_args()
     os.chdir(ROOT)
     start = time.time()
@@ -60,15 +76,17 @@ def main():
     summary = {}
     for task, spec in TASKS.items():
         work_dir = osp.join(args.work_dir, task)
-        run(['tools/train.py', spec['config'], '--work-dir', work_dir])
+        options = config_options(task, args.data, args.max_iters)
+        run(['tools/train.py', spec['config'], '--work-dir', work_dir, *options])
         with open(osp.join(work_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()
-        run(['tools/test.py', spec['config'], checkpoint, '--work-dir', osp.join(work_dir, 'test')])
+        run(['tools/test.py', spec['config'], checkpoint, '--work-dir', osp.join(work_dir, 'test'), *options])
         logged = test_metrics(osp.join(work_dir, 'test'))
         summary[task] = {name: logged[key] for name, key in spec['metrics'].items()}
-        for image in sorted(os.listdir(spec['images']))[:args.visualize]:
+        images = osp.join(args.data, spec['images'])
+        for image in sorted(os.listdir(images))[:args.visualize]:
             out = osp.join(args.work_dir, f'{task}_{osp.splitext(image)[0]}.png')
-            draw_prediction(osp.join(spec['images'], image), spec['config'], checkpoint, out)
+            draw_prediction(osp.join(images, image), spec['config'], checkpoint, out)
             print(f'wrote {out}')
     summary['seconds'] = round(time.time() - start, 1)
     with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
