@@ -12,13 +12,16 @@ class LabelMapError(ValueError):
 @TRANSFORMS.register_module()
 class CheckSegLabels(BaseTransform):
     """Place right after ``LoadAnnotations``: the label map must have its image's size, and every
-    label must be a class index (< ``num_classes``) or ``ignore_index``."""
+    label must be a class index (< ``num_classes``) or ``ignore_index``. Without a label map
+    (inference drops ``LoadAnnotations``) it does nothing."""
 
     def __init__(self, num_classes, ignore_index=255):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
 
     def transform(self, results):
+        if 'gt_seg_map' not in results:  # inference pipelines load no labels
+            return results
         labels = results['gt_seg_map']
         path = results.get('seg_map_path', '<unknown label map>')
         image_shape = tuple(results['ori_shape'][:2])
