@@ -5,7 +5,9 @@
 # 4 points, FFN 4096, GN 32), 9 decoder layers (32 heads, FFN 4096); losses as stock. AdamW lr 1e-5,
 # layer-wise decay (50 layers, rate 0.95), gradient clipping 0.1, poly schedule with a 1500-iteration
 # warm-up, one image per GPU, whole inference at (3584, 896).
-_base_ = ['mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py']
+_base_ = [
+    'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py', './_base_/ade20k_896_pipelines.py',
+]
 custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)
 
 crop_size = (896, 896)
@@ -32,25 +34,8 @@ model = dict(
             ffn_cfg=dict(embed_dims=1024, feedforward_channels=4096)))),
     test_cfg=dict(mode='whole'))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=150),
-    dict(type='RandomResize', scale=(3584, 896), ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(3584, 896), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=150),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+train_dataloader = dict(batch_size=1, dataset=dict(pipeline={{_base_.ade20k_896_train_pipeline}}))
+val_dataloader = dict(dataset=dict(pipeline={{_base_.ade20k_896_test_pipeline}}))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(

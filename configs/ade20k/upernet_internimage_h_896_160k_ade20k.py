@@ -1,7 +1,7 @@
 # UPerNet with InternImage-H, ADE20K 896x896, 160k: mIoU 59.9 published, 1.12B parameters.
 # As L, with the H backbone (drop path 0.5), layer-wise decay (50 layers, rate 0.95), 896 crops,
 # whole inference at (3584, 896) and one image per GPU.
-_base_ = ['./upernet_internimage_l_640_160k_ade20k.py']
+_base_ = ['./upernet_internimage_l_640_160k_ade20k.py', './_base_/ade20k_896_pipelines.py']
 
 crop_size = (896, 896)
 pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_h_jointto22k_384.pth'
@@ -15,24 +15,7 @@ model = dict(
     auxiliary_head=dict(in_channels=1280))
 optim_wrapper = dict(paramwise_cfg=dict(num_layers=50, layer_decay_rate=0.95, depths=[6, 6, 32, 6]))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=150),
-    dict(type='RandomResize', scale=(3584, 896), ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(3584, 896), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=150),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(batch_size=1, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+train_dataloader = dict(batch_size=1, dataset=dict(pipeline={{_base_.ade20k_896_train_pipeline}}))
+val_dataloader = dict(dataset=dict(pipeline={{_base_.ade20k_896_test_pipeline}}))
 test_dataloader = val_dataloader
 auto_scale_lr = dict(base_batch_size=8)
