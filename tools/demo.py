@@ -67,11 +67,12 @@ def main():
     args = parser.parse_args()
     os.chdir(ROOT)
     start = time.time()
-    if not osp.isfile(osp.join(args.data, 'coco', 'annotations', 'instances_val.json')):
-        run(['tools/make_shapes_dataset.py', args.data])
-
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     from image_demo import draw_prediction
+    from make_shapes_dataset import is_current
+
+    if not is_current(args.data):  # missing, or written by an older generator
+        run(['tools/make_shapes_dataset.py', args.data])
 
     summary = {}
     for task, spec in TASKS.items():

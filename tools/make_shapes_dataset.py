@@ -1,7 +1,7 @@
 """Generate the embedded demo dataset: coloured geometric shapes on textured backgrounds.
 
-Each image holds 1-3 shapes (circle, square, triangle), of varied size and colour, that may
-overlap (later shapes occlude earlier ones). Written twice, reproducibly from a seed:
+Each image holds 1-3 shapes (circle, square, triangle), of varied size, rotation and colour (a
+jittered hue family per class), that may overlap (later shapes occlude earlier ones). Written twice, reproducibly from a seed:
 
 - COCO instance format: ``<out>/coco/{train,val}/*.jpg`` and
   ``<out>/coco/annotations/instances_{train,val}.json`` (boxes, RLE masks of the visible parts);
@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+VERSION = 2  # bump when the generated data changes; tools/demo.py regenerates older data
 CLASSES = ('circle', 'square', 'triangle')
+# Each class has its own hue family (degrees), jittered per instance, with random saturation and
+# brightness: colour hints at the class, shape and context settle it. With fully random colours the
+# class depends on shape alone, which tiny models trained from scratch for minutes do not learn.
+CLASS_HUES = (0, 120, 240)
+HUE_JITTER = 30
 SEMANTIC_CLASSES = ('background', ) + CLASSES  # ADE-style labels 1.. (0 is ignored)
 
 
@@ -52,6 +58,16 @@ def shape_mask(rng, kind, size):
     return np.array(canvas, dtype=bool)
 
 
+def class_colour(rng, label):
+    """An RGB colour (0..255) of the class's hue family."""
+    hue = (CLASS_HUES[label] + rng.uniform(-HUE_JITTER, HUE_JITTER)) % 360 / 60
+    saturation, value = rng.uniform(0.45, 1.0), rng.uniform(0.45, 1.0)
+    chroma = value * saturation
+    x = chroma * (1 - abs(hue % 2 - 1))
+    rgb = [(chroma, x, 0), (x, chroma, 0), (0, chroma, x), (0, x, chroma), (x, 0, chroma), (chroma, 0, x)][int(hue)]
+    return (np.array(rgb) + value - chroma) * 255
+
+
 def make_sample(rng, size, max_shapes=3, min_visible=40):
     """An image, its instances (class index, visible mask) and its semantic label map."""
     image = textured_background(rng, size)
@@ -60,7 +76,7 @@ def make_sample(rng, size, max_shapes=3, min_visible=40):
     for _ in range(rng.integers(1, max_shapes + 1)):
         label = int(rng.integers(len(CLASSES)))
         mask = shape_mask(rng, CLASSES[label], size)
-        colour = rng.uniform(0, 255, size=3)
+        colour = class_colour(rng, label)
         shade = rng.uniform(0.85, 1.15, size=(size, size, 1))
         image = np.where(mask[..., None], np.clip(colour * shade, 0, 255), image)
         instances = [(lbl, m & ~mask) for lbl, m in instances]  # the new shape occludes older ones
@@ -107,7 +123,18 @@ def make_dataset(out, train=400, val=100, size=128, seed=0):
     rng = np.random.default_rng(seed)
     write_split(out, 'train', train, size, rng)
     write_split(out, 'val', val, size, rng)  # held out: generated after, never used in training
+    with open(out / 'dataset.json', 'w') as f:
+        json.dump(dict(version=VERSION, train=train, val=val, size=size, seed=seed), f)
     return out
+
+
+def is_current(out):
+    """Whether ``out`` holds data written by this version of the generator."""
+    try:
+        with open(Path(out) / 'dataset.json') as f:
+            return json.load(f).get('version') == VERSION
+    except (OSError, ValueError):
+        return False
 
 
 def main():

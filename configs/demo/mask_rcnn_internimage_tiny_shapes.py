@@ -48,7 +48,7 @@ test_evaluator = val_evaluator
 
 max_iters = 600
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-optim_wrapper = dict(optimizer=dict(lr=1e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
+optim_wrapper = dict(optimizer=dict(lr=2e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),

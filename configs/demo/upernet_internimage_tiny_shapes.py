@@ -44,9 +44,9 @@ val_dataloader = dict(
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 300
+max_iters = 600
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-optim_wrapper = dict(optimizer=dict(lr=1e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
+optim_wrapper = dict(optimizer=dict(lr=2e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=30, end=max_iters),
