@@ -12,6 +12,7 @@ jittered hue family per class), that may overlap (later shapes occlude earlier o
     python tools/make_shapes_dataset.py data/shapes --train 400 --val 100 --size 128 --seed 0
 """
 import argparse
+import colorsys
 import json
 from pathlib import Path
 
@@ -60,12 +61,9 @@ def shape_mask(rng, kind, size):
 
 def class_colour(rng, label):
     """An RGB colour (0..255) of the class's hue family."""
-    hue = (CLASS_HUES[label] + rng.uniform(-HUE_JITTER, HUE_JITTER)) % 360 / 60
+    hue = (CLASS_HUES[label] + rng.uniform(-HUE_JITTER, HUE_JITTER)) % 360 / 360
     saturation, value = rng.uniform(0.45, 1.0), rng.uniform(0.45, 1.0)
-    chroma = value * saturation
-    x = chroma * (1 - abs(hue % 2 - 1))
-    rgb = [(chroma, x, 0), (x, chroma, 0), (0, chroma, x), (0, x, chroma), (x, 0, chroma), (chroma, 0, x)][int(hue)]
-    return (np.array(rgb) + value - chroma) * 255
+    return np.array(colorsys.hsv_to_rgb(hue, saturation, value)) * 255
 
 
 def make_sample(rng, size, max_shapes=3, min_visible=40):
