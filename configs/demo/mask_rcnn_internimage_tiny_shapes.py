@@ -7,19 +7,23 @@ data_root = 'data/shapes/coco/'
 classes = ('circle', 'square', 'triangle')
 image_size = (128, 128)
 
+# Narrow heads (32 channels): about as accurate here as 64 (wider was worse) and ~30% faster per iteration on a CPU,
+# where RoIAlign and the head convolutions dominate the cost.
 model = dict(
     backbone=dict(channels=32, depths=[1, 1, 3, 1], groups=[2, 4, 8, 16], drop_path_rate=0.0, init_cfg=None),
-    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
-    rpn_head=dict(in_channels=64, feat_channels=64,
+    neck=dict(in_channels=[32, 64, 128, 256], out_channels=32),
+    rpn_head=dict(in_channels=32, feat_channels=32,
                   anchor_generator=dict(scales=[4], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64])),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=64),
-        bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=len(classes)),
-        mask_roi_extractor=dict(out_channels=64),
-        mask_head=dict(in_channels=64, conv_out_channels=64, num_convs=2, num_classes=len(classes))),
-    # Few objects per image: far fewer proposals and RoI samples than COCO needs.
-    train_cfg=dict(rpn_proposal=dict(nms_pre=500, max_per_img=200), rcnn=dict(sampler=dict(num=64))),
-    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100), rcnn=dict(max_per_img=20)))
+        bbox_roi_extractor=dict(out_channels=32, roi_layer=dict(sampling_ratio=2)),
+        bbox_head=dict(in_channels=32, fc_out_channels=256, num_classes=len(classes)),
+        mask_roi_extractor=dict(out_channels=32),
+        mask_head=dict(in_channels=32, conv_out_channels=32, num_convs=2, num_classes=len(classes))),
+    # Few objects per image: far fewer proposals and RoI samples than COCO needs; half of the sampled
+    # RoIs positive, so that box regression gets more examples per iteration.
+    train_cfg=dict(rpn_proposal=dict(nms_pre=500, max_per_img=200),
+                   rcnn=dict(sampler=dict(num=32, pos_fraction=0.5))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100), rcnn=dict(max_per_img=100)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -46,7 +50,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_iters = 600
+max_iters = 1000
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=2e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
 param_scheduler = [
