@@ -16,6 +16,9 @@ import sys
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
+from mmengine.registry import MODEL_WRAPPERS
 
 from .safe_loading import UNSAFE_CHECKPOINT_ERRORS, allow_mmengine_checkpoints, describe_refusal
 
@@ -61,10 +64,24 @@ def init_cpu_distributed(cfg, launcher):
     cfg.launcher = 'pytorch'
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     # DDP of a CPU module takes no device ids (mmengine's default passes LOCAL_RANK).
-    wrapper = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+    wrapper = dict(type='CPUDistributedDataParallel', device_ids=None, broadcast_buffers=False,
                    find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper.update(cfg.get('model_wrapper_cfg') or {})
     cfg.model_wrapper_cfg = wrapper
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """mmengine's DDP wrapper for a model on CPUs. torch's SyncBatchNorm refuses CPU tensors, and
+    mmengine reverts it only when not distributed, so here SyncBN layers (UPerNet's heads) become
+    BatchNorm: each process normalises over its own images."""
+
+    def __init__(self, module, **kwargs):
+        if any(type(m).__name__ == 'SyncBatchNorm' for m in module.modules()):  # torch's or mmcv's
+            print_log('SyncBatchNorm needs GPUs: on CPUs each process uses its own batch statistics',
+                      logger='current')
+            module = revert_sync_batchnorm(module)
+        super().__init__(module=module, **kwargs)
 
 
 class EmptyDatasetError(RuntimeError):

@@ -24,6 +24,12 @@ test_evaluator = val_evaluator
 train_cfg = dict(max_iters=3, val_interval=3)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=3))
 """
+SEG_CONFIG = """
+_base_ = ['{root}/configs/demo/upernet_internimage_tiny_shapes.py']
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(data_root='{data}/ade'))
+train_cfg = dict(max_iters=2, val_interval=100)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+"""
 KILLER = """
 import os
 from mmengine.hooks import Hook
@@ -66,6 +72,17 @@ def test_dist_train_two_processes(config, tmp_path):
                      '--work-dir', str(tmp_path / 't')], PORT='29612')
     assert code == 0, log[-4000:]
     assert 'coco/bbox_mAP' in log
+
+
+def test_dist_train_segmentor_with_syncbn_on_cpus(config, tmp_path):
+    """UPerNet's heads use SyncBN, which torch runs only on GPUs: on CPUs it becomes BatchNorm."""
+    seg_config = tmp_path / 'seg.py'
+    seg_config.write_text(SEG_CONFIG.format(root=ROOT, data=config.parent / 'shapes'))
+    code, log = run(['bash', 'tools/dist_train.sh', str(seg_config), '2', '--work-dir', str(tmp_path / 'w')],
+                    PORT='29615')
+    assert code == 0, log[-4000:]
+    assert 'SyncBatchNorm needs GPUs' in log and 'Iter(train) [2/2]' in log
+    assert (tmp_path / 'w' / 'iter_2.pth').exists()
 
 
 def test_a_dying_rank_ends_the_job(config, tmp_path):
