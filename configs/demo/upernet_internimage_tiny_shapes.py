@@ -16,12 +16,12 @@ model = dict(
 
 dataset = dict(type='BaseSegDataset', data_root=data_root, img_suffix='.jpg', seg_map_suffix='.png',
                reduce_zero_label=True, metainfo=dict(classes=classes, palette=palette))
+# Flips only: with the ADE20K recipe's random rescaling and cropping, 450 iterations reached mIoU 84.6;
+# without, 90.8. A schedule of minutes has no time for scale augmentation to pay off.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='CheckSegLabels', num_classes=len(classes)),
-    dict(type='RandomResize', scale=crop_size, ratio_range=(0.75, 1.5), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
@@ -32,8 +32,9 @@ test_pipeline = [
     dict(type='CheckSegLabels', num_classes=len(classes)),
     dict(type='PackSegInputs'),
 ]
+# Training data loads in the training process: on 2 cores, worker processes only compete with it.
 train_dataloader = dict(
-    batch_size=8, num_workers=2, persistent_workers=True,
+    batch_size=8, num_workers=0, persistent_workers=False,
     dataset=dict(_delete_=True, **dataset, data_prefix=dict(img_path='images/training',
                                                              seg_map_path='annotations/training'),
                  pipeline=train_pipeline))
@@ -44,7 +45,7 @@ val_dataloader = dict(
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 600
+max_iters = 400
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=2e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
 param_scheduler = [
