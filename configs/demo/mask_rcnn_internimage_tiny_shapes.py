@@ -17,7 +17,7 @@ model = dict(
     rpn_head=dict(in_channels=32, feat_channels=32,
                   anchor_generator=dict(scales=[4], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64])),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=32, roi_layer=dict(sampling_ratio=1)),
+        bbox_roi_extractor=dict(out_channels=32, roi_layer=dict(sampling_ratio=2)),
         # GIoU on decoded boxes: the boxes of rotated squares and triangles hinge on their corners.
         bbox_head=dict(in_channels=32, fc_out_channels=256, num_classes=len(classes), reg_decoded_bbox=True,
                        loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=10.0)),
@@ -55,7 +55,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_iters = 800
+max_iters = 850
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=2e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
 param_scheduler = [
