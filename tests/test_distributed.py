@@ -27,6 +27,8 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=3))
 SEG_CONFIG = """
 _base_ = ['{root}/configs/demo/upernet_internimage_tiny_shapes.py']
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(data_root='{data}/ade'))
+val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(data_root='{data}/ade'))
+test_dataloader = val_dataloader
 train_cfg = dict(max_iters=2, val_interval=100)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
 """
