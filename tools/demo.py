@@ -105,7 +105,8 @@ def main():
         with open(osp.join(work_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()
         test_options = ['--cfg-options', *options] if options else []
-        run([sys.executable, 'tools/test.py', spec['config'], checkpoint, '--work-dir', osp.join(work_dir, 'test'), *test_options])
+        run([sys.executable, 'tools/test.py', spec['config'], checkpoint, '--work-dir', osp.join(work_dir, 'test'),
+             *test_options])
         logged = test_metrics(osp.join(work_dir, 'test'))
         summary[task] = {name: logged[key] for name, key in spec['metrics'].items()}
         images = osp.join(args.data, spec['images'])
