@@ -7,6 +7,7 @@ process group ourselves with gloo (from torchrun's or Slurm's environment), and
 wrap the model in DDP without device ids, so the same launch scripts run on a CPU
 machine. With GPUs, mmengine's own launchers are used unchanged.
 """
+import atexit
 import datetime
 import os
 import os.path as osp
@@ -61,6 +62,9 @@ def init_cpu_distributed(cfg, launcher):
     timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
     kwargs = {'timeout': datetime.timedelta(seconds=timeout)} if timeout else {}
     torch_dist.init_process_group(backend='gloo', **kwargs)
+    # Torn down before the interpreter exits: a gloo group left to static destruction can abort the
+    # process ("terminate called without an active exception") after a finished run.
+    atexit.register(lambda: torch_dist.is_initialized() and torch_dist.destroy_process_group())
     cfg.launcher = 'pytorch'
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     # DDP of a CPU module takes no device ids (mmengine's default passes LOCAL_RANK).
