@@ -6,9 +6,12 @@ and its slurm launcher divides by the GPU count. Without a GPU we initialise the
 process group ourselves with gloo (from torchrun's or Slurm's environment), and
 wrap the model in DDP without device ids, so the same launch scripts run on a CPU
 machine. With GPUs, mmengine's own launchers are used unchanged.
+
+A CPU (gloo) job ends through ``end_cpu_distributed_job`` on success; see there why.
 """
 import atexit
 import datetime
+import logging
 import os
 import os.path as osp
 import subprocess
@@ -21,7 +24,7 @@ from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
 
-from .safe_loading import UNSAFE_CHECKPOINT_ERRORS, allow_mmengine_checkpoints, describe_refusal
+from .safe_loading import CheckpointError, allow_mmengine_checkpoints
 
 
 def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
@@ -62,9 +65,6 @@ def init_cpu_distributed(cfg, launcher):
     timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
     kwargs = {'timeout': datetime.timedelta(seconds=timeout)} if timeout else {}
     torch_dist.init_process_group(backend='gloo', **kwargs)
-    # Torn down before the interpreter exits: a gloo group left to static destruction can abort the
-    # process ("terminate called without an active exception") after a finished run.
-    atexit.register(lambda: torch_dist.is_initialized() and torch_dist.destroy_process_group())
     cfg.launcher = 'pytorch'
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     # DDP of a CPU module takes no device ids (mmengine's default passes LOCAL_RANK).
@@ -128,13 +128,38 @@ def build_runner(cfg):
     return RUNNERS.build(cfg) if 'runner_type' in cfg else CheckedRunner.from_cfg(cfg)
 
 
+def end_cpu_distributed_job():
+    """End a successful CPU (gloo) distributed job: every rank waits for the others, then the
+    process exits without finalising the interpreter.
+
+    Why not a normal exit: gloo's worker threads release the last reference to a finished
+    collective (and so to its tensors, whose Python objects need the GIL) only after the caller's
+    ``wait()`` has returned. If that happens once the interpreter has begun finalising, Python 3.11
+    ends the worker with ``pthread_exit`` inside a C++ destructor and the process aborts
+    ("terminate called without an active exception", SIGABRT). Destroying the process group does
+    not join those workers: DDP and the Runner keep references to the group, so it is only
+    unregistered. ``os._exit`` after the barrier cannot race: the interpreter never finalises, so no
+    thread ever finds the GIL gone. What a normal exit would still do is done first: atexit
+    handlers, logging handlers and the standard streams are flushed.
+    A failed rank does not come here: it exits non-zero at once, and torchrun or Slurm ends the job.
+    """
+    torch_dist.barrier()  # no rank leaves while another still needs it for a collective
+    torch_dist.destroy_process_group()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)
+
+
 def run_safely(job):
     """Run ``job``; bad input ends the program with one message instead of a traceback: a checkpoint
-    torch refuses to unpickle, a missing file, an unknown type name, an empty dataset."""
+    that does not load (not a checkpoint, damaged, or carrying code), a missing file, an unknown type name, an empty dataset. A CPU
+    distributed job that succeeded ends through ``end_cpu_distributed_job``."""
     try:
-        return job()
-    except UNSAFE_CHECKPOINT_ERRORS as error:
-        sys.exit(describe_refusal(error))
+        result = job()
+    except CheckpointError as error:
+        sys.exit(str(error))
     except FileNotFoundError as error:
         # From a dataloader worker only the message survives; its last line names the file.
         sys.exit(f'file not found: {error.filename or str(error).strip().splitlines()[-1]}')
@@ -145,3 +170,6 @@ def run_safely(job):
         if 'registry' not in message:  # a registry's "X is not in the mmdet::model registry ..."
             raise
         sys.exit(f'error: {message}')
+    if torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo' and not torch.cuda.is_available():
+        end_cpu_distributed_job()
+    return result

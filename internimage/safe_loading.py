@@ -10,11 +10,20 @@ add exactly those types to torch's allowlist; anything else is still refused.
 A ``HistoryBuffer`` pickles its bound statistics methods through ``getattr``,
 which no allowlist should admit, so we also save it as plain data: its
 constructor with the two histories as lists.
+
+A local file that does not load is explained in one message naming it: not a
+checkpoint at all, a damaged or truncated one, or one refused because it
+carries code (``CheckpointError``).
 """
 import copyreg
+import os
+import os.path as osp
 import pickle
+import re
 
 import numpy as np
+from urllib.parse import urlparse
+
 import torch
 
 
@@ -39,8 +48,15 @@ def load_url_weights_only(filename, map_location=None, model_dir=None):
     rank, world_size = get_dist_info()
 
     def load():
-        return torch.hub.load_state_dict_from_url(filename, model_dir=model_dir, map_location=map_location,
-                                                  weights_only=True)
+        try:
+            return torch.hub.load_state_dict_from_url(filename, model_dir=model_dir, map_location=map_location,
+                                                      weights_only=True)
+        except CHECKPOINT_LOAD_ERRORS as error:  # the downloaded file is there to be examined
+            cached = osp.join(model_dir or osp.join(torch.hub.get_dir(), 'checkpoints'),
+                              osp.basename(urlparse(filename).path))
+            if not osp.isfile(cached):
+                raise
+            raise CheckpointError(f'{describe_load_failure(cached, error)} (downloaded from {filename})') from error
 
     checkpoint = load() if rank == 0 else None
     if world_size > 1:
@@ -50,23 +66,91 @@ def load_url_weights_only(filename, map_location=None, model_dir=None):
     return checkpoint
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be loaded; the message names the file and says why."""
+
+
+# What torch.load raises for a file it cannot read: a refused or broken pickle, a broken zip
+# archive (RuntimeError from its stream reader), a file that ends too early.
+CHECKPOINT_LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, ValueError)
+
+
+# How torch.save files begin: the zip format (torch >= 1.6), or the legacy format, a pickle
+# (protocol 2) whose first object is torch's magic number.
+ZIP_MAGIC = b'PK\x03\x04'
+LEGACY_MAGIC = b'\x80\x02\x8a\x0al\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
+
+
+def describe_load_failure(filename, error):
+    """One message for a local checkpoint torch could not load: refused because it carries code,
+    damaged or truncated (with its size), or not a checkpoint at all."""
+    size = osp.getsize(filename)
+    with open(filename, 'rb') as f:
+        head = f.read(len(LEGACY_MAGIC))
+    torch_format = head.startswith(ZIP_MAGIC) or head == LEGACY_MAGIC
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    unsupported = next((line for line in lines if 'Unsupported global' in line), None)
+    if torch_format and unsupported:
+        return (f'Refused to load the checkpoint {filename}: it contains pickled objects other than weights, '
+                'and loading them could run arbitrary code. Nothing from it was executed. Only tensors, plain '
+                f'containers and the types mmengine itself saves are accepted. (torch: {unsupported})')
+    if torch_format:
+        return (f'The checkpoint {filename} is damaged or truncated ({size} bytes): it begins as a PyTorch '
+                'checkpoint but cannot be read to the end (an interrupted download or copy, or a job killed '
+                f'while saving?). (torch: {lines[0] if lines else type(error).__name__})')
+    return (f'{filename} is not a PyTorch checkpoint ({size} bytes, beginning {head[:8]!r}): '
+            'torch.save writes a zip archive or, before torch 1.6, a pickle starting with its magic number.')
+
+
+def load_local_checked(filename, map_location=None):
+    """mmengine's local-file checkpoint loader (weights-only, torch's default), with failures
+    explained by ``describe_load_failure`` instead of torch's raw errors."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    try:
+        return torch.load(filename, map_location=map_location)
+    except CHECKPOINT_LOAD_ERRORS as error:
+        raise CheckpointError(describe_load_failure(filename, error)) from error
+
+
 def allow_mmengine_checkpoints():
-    """Save mmengine's HistoryBuffer as data, allow the types mmengine writes, and make URL
-    checkpoints weights-only too (idempotent)."""
+    """Save mmengine's HistoryBuffer as data, allow the types mmengine writes, make URL
+    checkpoints weights-only too, and explain local files that fail to load (idempotent)."""
     from mmengine.logging.history_buffer import HistoryBuffer
     from mmengine.runner.checkpoint import CheckpointLoader
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
     torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_globals()])
     CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=load_url_weights_only, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_local_checked, force=True)
 
 
-UNSAFE_CHECKPOINT_ERRORS = (pickle.UnpicklingError, )
+def check_loadable(filename):
+    """Raise ``CheckpointError`` unless ``filename`` loads weights-only. A zip checkpoint is
+    memory-mapped, so checking a large one costs little (a truncated zip has no central
+    directory and fails at once)."""
+    allow_mmengine_checkpoints()
+    with open(filename, 'rb') as f:
+        zipped = f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+    try:
+        torch.load(filename, map_location='cpu', mmap=zipped)
+    except CHECKPOINT_LOAD_ERRORS as error:
+        raise CheckpointError(describe_load_failure(filename, error)) from error
 
 
-def describe_refusal(error):
-    """A one-paragraph explanation for a checkpoint torch refused to unpickle."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    reason = next((line for line in lines if 'Unsupported global' in line), lines[0] if lines else repr(error))
-    return ('Refused to load the checkpoint: it contains pickled objects other than weights, and loading '
-            'them could run arbitrary code. Nothing from it was executed. Only tensors, plain containers '
-            f'and the types mmengine itself saves are accepted. (torch: {reason})')
+def checkpoints_newest_first(work_dir):
+    """The checkpoints mmengine's CheckpointHook saved in a work dir (``iter_N.pth`` / ``epoch_N.pth``),
+    highest step first; the one ``last_checkpoint`` names comes first if it is named otherwise."""
+    steps = {}
+    for name in os.listdir(work_dir):
+        match = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', name)
+        if match:
+            steps[osp.join(work_dir, name)] = int(match.group(1))
+    found = sorted(steps, key=lambda path: (steps[path], osp.getmtime(path)), reverse=True)
+    last_file = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last_file):
+        with open(last_file) as f:
+            last = f.read().strip()
+        if osp.isfile(last) and not any(osp.samefile(last, path) for path in found):
+            found.insert(0, last)
+    return found

@@ -11,7 +11,7 @@ import mmcv
 from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 
-from internimage.safe_loading import UNSAFE_CHECKPOINT_ERRORS, allow_mmengine_checkpoints, describe_refusal
+from internimage.safe_loading import CheckpointError, allow_mmengine_checkpoints
 
 
 def draw_prediction(image_path, config, checkpoint, out_file, score_thr=0.3, device='cpu'):
@@ -59,8 +59,8 @@ def main():
             sys.exit(f'{what} not found: {path}')
     try:
         draw_prediction(args.image, args.config, args.checkpoint, args.out, args.score_thr, args.device)
-    except UNSAFE_CHECKPOINT_ERRORS as error:
-        sys.exit(describe_refusal(error))
+    except CheckpointError as error:
+        sys.exit(str(error))
     print(f'wrote {args.out}')
 
 

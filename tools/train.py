@@ -14,6 +14,7 @@ import sys
 from mmengine.config import DictAction
 
 from internimage.launch import build_runner, load_config, run_safely
+from internimage.safe_loading import CheckpointError, check_loadable, checkpoints_newest_first
 
 
 def parse_args(argv=None):
@@ -34,6 +35,23 @@ def parse_args(argv=None):
     return args
 
 
+def newest_loadable_checkpoint(work_dir):
+    """(the newest checkpoint of the work dir that loads, or None where it has none; the messages
+    of the newer ones skipped). Damaged ones are left in place: nothing is deleted."""
+    if not osp.isdir(work_dir):
+        return None, []
+    skipped = []
+    for path in checkpoints_newest_first(work_dir):
+        try:
+            check_loadable(path)
+            return path, skipped
+        except CheckpointError as error:
+            skipped.append(str(error))
+    if skipped:
+        sys.exit('--resume: no checkpoint in {} loads:\n{}'.format(work_dir, '\n'.join(skipped)))
+    return None, []
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
@@ -44,8 +62,10 @@ def main(argv=None):
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             sys.exit(f'{args.config}: --auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
+    skipped = []
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume = True
+        cfg.load_from, skipped = newest_loadable_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             sys.exit(f'--resume: no checkpoint at {args.resume}')
@@ -53,6 +73,8 @@ def main(argv=None):
     def train():
         runner = build_runner(cfg)
         runner.logger.info(f'world size: {runner.world_size} (launcher: {runner.launcher})')
+        for message in skipped:
+            runner.logger.warning(f'--resume: skipped a checkpoint that does not load. {message}')
         runner.train()
 
     run_safely(train)
