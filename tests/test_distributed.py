@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools'))
 from make_shapes_dataset import make_dataset  # noqa: E402
 from slurm_cluster import SlurmCluster  # noqa: E402
+from test_classification_e2e import SMALL_CONFIG as CLS_CONFIG  # noqa: E402
+from test_classification_e2e import write_imagenet  # noqa: E402
 
 CONFIG = """
 _base_ = ['{root}/configs/demo/mask_rcnn_internimage_tiny_shapes.py']
@@ -85,6 +87,20 @@ def test_dist_train_segmentor_with_syncbn_on_cpus(config, tmp_path):
     assert code == 0, log[-4000:]
     assert 'SyncBatchNorm needs GPUs' in log and 'Iter(train) [2/2]' in log
     assert (tmp_path / 'w' / 'iter_2.pth').exists()
+
+
+def test_dist_train_then_test_classifier(tmp_path):
+    write_imagenet(tmp_path / 'imagenet')
+    config = tmp_path / 'cls.py'
+    config.write_text(CLS_CONFIG.format(root=ROOT, data=tmp_path / 'imagenet'))
+    code, log = run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(tmp_path / 'w')],
+                    PORT='29616')
+    assert code == 0, log[-4000:]
+    assert 'world size: 2 (launcher: pytorch)' in log and 'accuracy/top1' in log
+    code, log = run(['bash', 'tools/dist_test.sh', str(config), str(tmp_path / 'w' / 'epoch_2.pth'), '2',
+                     '--work-dir', str(tmp_path / 't')], PORT='29617')
+    assert code == 0, log[-4000:]
+    assert 'accuracy/top1' in log
 
 
 def test_a_dying_rank_ends_the_job(config, tmp_path):
