@@ -1,6 +1,7 @@
 """The launch scripts, run for real: torchrun with two CPU processes (gloo), and a one-node
 Slurm cluster (started here, stopped afterwards) running slurm_train.sh and slurm_test.sh."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,14 @@ def config(tmp_path_factory):
     return path
 
 
+def free_port():
+    """A port nothing listens on now: fixed ports collide with another job's, or with a socket of the
+    previous test still closing."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return str(s.getsockname()[1])
+
+
 def env(**extra):
     return dict(os.environ, PYTHON=sys.executable, PYTHONUNBUFFERED='1', **extra)
 
@@ -68,12 +77,12 @@ def run(command, timeout=900, **extra_env):
 
 def test_dist_train_two_processes(config, tmp_path):
     code, log = run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(tmp_path / 'w')],
-                    PORT='29611')
+                    PORT=free_port())
     assert code == 0, log[-4000:]
     assert 'world size: 2 (launcher: pytorch)' in log
     assert 'Iter(train) [3/3]' in log and (tmp_path / 'w' / 'iter_3.pth').exists()
     code, log = run(['bash', 'tools/dist_test.sh', str(config), str(tmp_path / 'w' / 'iter_3.pth'), '2',
-                     '--work-dir', str(tmp_path / 't')], PORT='29612')
+                     '--work-dir', str(tmp_path / 't')], PORT=free_port())
     assert code == 0, log[-4000:]
     assert 'coco/bbox_mAP' in log
 
@@ -83,7 +92,7 @@ def test_dist_train_segmentor_with_syncbn_on_cpus(config, tmp_path):
     seg_config = tmp_path / 'seg.py'
     seg_config.write_text(SEG_CONFIG.format(root=ROOT, data=config.parent / 'shapes'))
     code, log = run(['bash', 'tools/dist_train.sh', str(seg_config), '2', '--work-dir', str(tmp_path / 'w')],
-                    PORT='29615')
+                    PORT=free_port())
     assert code == 0, log[-4000:]
     assert 'SyncBatchNorm needs GPUs' in log and 'Iter(train) [2/2]' in log
     assert (tmp_path / 'w' / 'iter_2.pth').exists()
@@ -94,11 +103,11 @@ def test_dist_train_then_test_classifier(tmp_path):
     config = tmp_path / 'cls.py'
     config.write_text(CLS_CONFIG.format(root=ROOT, data=tmp_path / 'imagenet'))
     code, log = run(['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(tmp_path / 'w')],
-                    PORT='29616')
+                    PORT=free_port())
     assert code == 0, log[-4000:]
     assert 'world size: 2 (launcher: pytorch)' in log and 'accuracy/top1' in log
     code, log = run(['bash', 'tools/dist_test.sh', str(config), str(tmp_path / 'w' / 'epoch_2.pth'), '2',
-                     '--work-dir', str(tmp_path / 't')], PORT='29617')
+                     '--work-dir', str(tmp_path / 't')], PORT=free_port())
     assert code == 0, log[-4000:]
     assert 'accuracy/top1' in log
 
@@ -111,7 +120,7 @@ def test_a_dying_rank_ends_the_job(config, tmp_path):
         "custom_hooks = [dict(type='KillRankOneHook')]\n")
     start = time.time()
     code, log = run(['bash', 'tools/dist_train.sh', str(tmp_path / 'dying.py'), '2', '--work-dir',
-                     str(tmp_path / 'w')], timeout=600, PORT='29613', PYTHONPATH=str(tmp_path))
+                     str(tmp_path / 'w')], timeout=600, PORT=free_port(), PYTHONPATH=str(tmp_path))
     assert code != 0, log[-3000:]
     assert time.time() - start < 300
 
@@ -125,7 +134,7 @@ def slurm(tmp_path_factory):
 
 def test_slurm_train_then_test(slurm, config, tmp_path):
     slurm_env = dict(GPUS='2', GPUS_PER_NODE='0', CPUS_PER_TASK='1', SLURM_CONF=str(slurm.conf),
-                     MASTER_PORT='29614')
+                     MASTER_PORT=free_port())
     code, log = run(['bash', 'tools/slurm_train.sh', 'ci', 'internimage-train', str(config), str(tmp_path / 'w')],
                     **slurm_env)
     assert code == 0, log[-4000:]

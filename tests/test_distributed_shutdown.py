@@ -15,10 +15,11 @@ without the fix is unlikely (about 2 ** -RUNS when idle). With the fix no run ca
 process never finalises its interpreter (see ``internimage.launch.end_cpu_distributed_job``).
 """
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from test_distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 10
@@ -45,14 +46,8 @@ run_safely(job)
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def start_job(script):
-    port = str(free_port())
+    port = free_port()
     ranks = []
     for rank in range(2):
         env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE='2', MASTER_ADDR='127.0.0.1',
