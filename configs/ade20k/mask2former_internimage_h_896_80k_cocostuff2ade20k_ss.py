@@ -46,8 +46,8 @@ optim_wrapper = dict(
     paramwise_cfg=dict(num_layers=50, layer_decay_rate=0.95, depths=[6, 6, 32, 6], offset_lr_scale=1.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=80000),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=0, end=80000),
 ]
-train_cfg = dict(max_iters=80000, val_interval=8000)
-default_hooks = dict(checkpoint=dict(interval=8000))
+train_cfg = dict(max_iters=80000, val_interval=2000)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1000, max_keep_ckpts=1, save_best='mIoU'))
 auto_scale_lr = dict(enable=False, base_batch_size=8)
