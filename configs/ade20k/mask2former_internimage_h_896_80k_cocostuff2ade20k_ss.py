@@ -23,7 +23,8 @@ model = dict(
         level2_post_norm=True, level2_post_norm_block_ids=[5, 11, 17, 23, 29], center_feature_scale=True,
         out_indices=(0, 1, 2, 3), init_cfg=None),
     decode_head=dict(
-        type='PublishedMask2FormerHead', in_channels=[320, 640, 1280, 2560], feat_channels=1024, out_channels=1024, num_queries=200,
+        type='PublishedMask2FormerHead', in_channels=[320, 640, 1280, 2560], feat_channels=1024,
+        out_channels=1024, num_queries=200,
         pixel_decoder=dict(
             encoder=dict(layer_cfg=dict(
                 self_attn_cfg=dict(embed_dims=1024, num_heads=32, num_points=4),
