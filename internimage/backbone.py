@@ -9,7 +9,7 @@ import torch
 import torch.utils.checkpoint as checkpoint
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, constant_init, trunc_normal_init
 from torch import nn
 
 from ops_dcnv3 import modules as dcnv3_modules
@@ -198,11 +198,26 @@ class InternImage(BaseModule):
         self._freeze_stages()
 
     def init_weights(self):
+        """From the ``Pretrained`` checkpoint of ``init_cfg``; without one, as the published backbone
+        initialises itself: Linear weights trunc-normal (std 0.02) with zero biases, LayerNorms 1 / 0,
+        then each DCNv3 layer's own reset (zero offset and mask projections, xavier input / output
+        projections). Convolutions keep PyTorch's default."""
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
             load_backbone_checkpoint(self, self.init_cfg['checkpoint'], logger='current')
             self._is_init = True
             return
-        super().init_weights()
+        if self.init_cfg is not None:  # another mmengine initialiser, as configured
+            super().init_weights()
+            return
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_init(module, std=0.02, bias=0.0)
+            elif isinstance(module, nn.LayerNorm):
+                constant_init(module, 1.0, bias=0.0)
+        for module in self.modules():
+            if isinstance(module, tuple(CORE_OPS.values())):
+                module._reset_parameters()
+        self._is_init = True
 
     def _freeze_stages(self):
         """frozen_stages=k freezes the stem and stages 0..k-1 (0: stem only; -1: nothing)."""

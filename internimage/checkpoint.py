@@ -10,6 +10,7 @@ import re
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .published_layouts import rename_published_keys
 from .safe_loading import allow_mmengine_checkpoints
 
 BACKBONE_PREFIXES = ('patch_embed.', 'levels.')
@@ -80,3 +81,55 @@ def load_backbone_checkpoint(backbone, filename, logger='current', map_location=
               f'unexpected: {summarize_keys(unexpected)}; not for the backbone (unused): {summarize_keys(unused)}',
               logger=logger)
     return missing, unexpected
+
+
+def read_published_layout(module, layout):
+    """Let ``module`` take checkpoints in ``layout`` (a PublishedLayout) as well as its own names: a
+    load_state_dict pre-hook renames the keys, whichever path loads them (torch's or mmengine's
+    load_state_dict, load_checkpoint, init_detector / init_model, a Runner's load_from)."""
+    module.published_layout = layout
+    module.register_load_state_dict_pre_hook(_rename_published_keys_hook)
+
+
+def _rename_published_keys_hook(module, state_dict, prefix, *args):
+    renamed = rename_published_keys(state_dict, module.published_layout, prefix)
+    if renamed:
+        print_log(f'{type(module).__name__}: {renamed} keys of the {module.published_layout.name} layout renamed '
+                  f'to mmdet 3 / mmseg 1 names', logger='current')
+
+
+def report_loading(model):
+    """End every load of a state dict into ``model`` with one log line: tensors loaded, and the
+    missing, unexpected and shape-mismatched keys summarised by pattern."""
+    if getattr(model, '_reports_loading', False):
+        return
+    model._reports_loading = True
+    model.register_load_state_dict_pre_hook(_measure_state_dict)
+    model.register_load_state_dict_post_hook(_log_load_report)
+
+
+def _measure_state_dict(model, state_dict, prefix, *args):
+    # Submodules' published layouts are renamed here first, so that the report sees the final names
+    # (their own pre-hooks, which run later, then find nothing left to rename).
+    for name, submodule in model.named_modules(prefix=prefix.rstrip('.')):
+        if getattr(submodule, 'published_layout', None) is not None:
+            _rename_published_keys_hook(submodule, state_dict, name + '.' if name else '')
+    own = {prefix + key: tuple(value.shape) for key, value in model.state_dict().items()}
+    given = {key: tuple(value.shape) for key, value in state_dict.items()
+             if key.startswith(prefix) and hasattr(value, 'shape')}
+    mismatched = [f'{key} {given[key]} vs {own[key]}' for key in own if key in given and given[key] != own[key]]
+    model._load_report = dict(
+        loaded=sum(1 for key in own if given.get(key) == own[key]), total=len(own),
+        missing=[key for key in own if key not in given], unexpected=[key for key in given if key not in own],
+        mismatched=mismatched)
+
+
+def _log_load_report(model, incompatible_keys):
+    report = model.__dict__.pop('_load_report', None)
+    if report is None:
+        return
+    mismatched = report['mismatched']
+    print_log(f'{type(model).__name__}: loaded {report["loaded"]}/{report["total"]} tensors; '
+              f'missing: {summarize_keys(report["missing"])}; unexpected: {summarize_keys(report["unexpected"])}; '
+              f'shape mismatch: {"; ".join(mismatched[:3]) + (" ..." if len(mismatched) > 3 else "") or "none"}'
+              f'{f" ({len(mismatched)})" if mismatched else ""}', logger='current')

@@ -1,9 +1,10 @@
-"""Registers InternImage into mmsegmentation's registries. Configs reach it with
-``custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)``."""
+"""Registers InternImage, and the published Mask2Former head, into mmsegmentation's registries. Configs
+reach them with ``custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)``."""
 from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 from internimage.registration import register_into
 
 from . import transforms  # noqa: F401  (registers CheckSegLabels)
+from .mask2former import PublishedMask2FormerHead
 
-register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS)
+register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS, extra_models=(PublishedMask2FormerHead,))

@@ -1,6 +1,7 @@
 # UPerNet with InternImage-L, ADE20K 640x640, 160k iterations: mIoU 53.9 (single scale) published, 256M.
 # AdamW lr 2e-5 (wd 0.05) for 16 images, layer-wise decay (37 layers, rate 0.94, offset lr x1.0),
-# gradient clipping 0.1, poly schedule after a 1500-iteration warm-up, whole inference at (2560, 640).
+# gradient clipping 0.1, poly decay from iteration 0 under a 1500-iteration linear warm-up (as mmcv 1),
+# whole inference at (2560, 640) resized to a multiple of 32.
 # Composed from mmseg's parts (its 640 dataset settings cannot be a second base of a full config).
 _base_ = [
     'mmseg::_base_/models/upernet_r50.py', 'mmseg::_base_/datasets/ade20k_640x640.py',
@@ -29,9 +30,10 @@ optim_wrapper = dict(
     paramwise_cfg=dict(num_layers=37, layer_decay_rate=0.94, depths=[5, 5, 22, 5], offset_lr_scale=1.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=160000),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=0, end=160000),
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1000, max_keep_ckpts=1, save_best='mIoU'))
 
 # mmseg's ADE20K pipelines, with label maps checked as they load (size, class range), by file name.
 train_pipeline = [
@@ -47,6 +49,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2560, 640), keep_ratio=True),
+    dict(type='ResizeToMultiple', size_divisor=32),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='CheckSegLabels', num_classes=150),
     dict(type='PackSegInputs'),

@@ -1,6 +1,7 @@
 # UPerNet with InternImage-T, ADE20K 512x512, 160k iterations: mIoU 47.9 (single scale) published, 59M.
 # AdamW lr 6e-5 (wd 0.05) for 16 images (8 GPUs x 2), layer-wise decay (30 layers, rate 1.0), poly
-# schedule (power 1.0, to 0) after a 1500-iteration linear warm-up; whole-image inference at (2048, 512);
+# decay (power 1.0, to 0) from iteration 0 under a 1500-iteration linear warm-up (as mmcv 1's poly policy
+# with warm-up); whole-image inference at (2048, 512) resized to a multiple of 32;
 # the backbone starts from the published ImageNet-1K weights.
 _base_ = ['mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py']
 custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)
@@ -23,9 +24,10 @@ optim_wrapper = dict(
     paramwise_cfg=dict(num_layers=30, layer_decay_rate=1.0, depths=[4, 4, 18, 4]))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=160000),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=0, end=160000),
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1000, max_keep_ckpts=1, save_best='mIoU'))
 
 # mmseg's ADE20K pipelines, with label maps checked as they load (size, class range), by file name.
 train_pipeline = [
@@ -41,6 +43,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+    dict(type='ResizeToMultiple', size_divisor=32),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='CheckSegLabels', num_classes=150),
     dict(type='PackSegInputs'),

@@ -1,4 +1,4 @@
-# Cascade Mask R-CNN with InternImage-XL, COCO 1x: box mAP 55.3 / mask mAP 48.1 published, 387M parameters.
+# Cascade Mask R-CNN with InternImage-XL, COCO 1x: box mAP 55.3 / mask mAP 48.1 published, 387.45M parameters.
 # As L 1x, with the XL backbone and layer-wise decay over 39 layers.
 _base_ = ['./cascade_internimage_l_fpn_1x_coco.py']
 

@@ -11,3 +11,5 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
     dict(type='MultiStepLR', begin=0, end=36, by_epoch=True, milestones=[27, 33], gamma=0.1),
 ]
+# An exponential moving average of the weights (momentum 1e-4, warmed up over 2000 iterations).
+custom_hooks = [dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0001, gamma=2000, priority=49)]

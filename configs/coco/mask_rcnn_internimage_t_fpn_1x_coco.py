@@ -13,6 +13,9 @@ model = dict(
         offset_scale=1.0, post_norm=False, with_cp=False, out_indices=(0, 1, 2, 3),
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(in_channels=[64, 128, 256, 512]))
+val_evaluator = dict(classwise=True)
+test_evaluator = val_evaluator
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3, save_last=True, save_best='auto'))
 
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',

@@ -14,6 +14,7 @@ ade20k_896_train_pipeline = [
 ade20k_896_test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(3584, 896), keep_ratio=True),
+    dict(type='ResizeToMultiple', size_divisor=32),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='CheckSegLabels', num_classes=150),
     dict(type='PackSegInputs'),

@@ -1,6 +1,7 @@
-# DINO (4 feature levels) with InternImage-L, COCO 12 epochs. As T, with the L backbone (drop path 0.4,
-# no gradient checkpointing), layer-wise decay over 37 layers and 300 detections per image at test.
-_base_ = ['./dino_4scale_internimage_t_1x_coco.py']
+# DINO (4 feature levels) with InternImage-L, COCO 12 epochs, 241.03M parameters (published layout).
+# As T, with the L backbone (drop path 0.4, no gradient checkpointing), layer-wise decay over 37 layers
+# and 300 detections per image at test.
+_base_ = ['./dino_4scale_internimage_t_1x_coco_layer_wise_lr.py']
 
 pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_l_22k_192to384.pth'
 model = dict(

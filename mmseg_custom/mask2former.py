@@ -1,0 +1,31 @@
+"""Mask2Former's head as the published InternImage segmentors compute it, on mmseg 1's Mask2FormerHead.
+
+Two differences from mmseg 1, both kept small (shared/reference/published_outputs/README.md):
+- it also takes the published checkpoints' key layout (180 keys named differently, renamed by a
+  load_state_dict pre-hook; our own checkpoints load unchanged);
+- at test time the published model sums softmax(class) x sigmoid(mask) over the queries at 1/4
+  resolution and then resizes the class maps; mmseg 1 resizes every query's mask logits first.
+"""
+import torch
+import torch.nn.functional as F
+from mmseg.models.decode_heads import Mask2FormerHead
+from mmseg.structures import SegDataSample
+
+from internimage.checkpoint import read_published_layout
+from internimage.published_layouts import PUBLISHED_MASK2FORMER
+
+
+class PublishedMask2FormerHead(Mask2FormerHead):
+    """mmseg 1's Mask2FormerHead loading the published layout, with the published test-time order."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        read_published_layout(self, PUBLISHED_MASK2FORMER)
+
+    def predict(self, x, batch_img_metas, test_cfg):
+        """Class maps (B, num_classes, H, W) at the padded input size, in the published order."""
+        all_cls_scores, all_mask_preds = self(x, [SegDataSample(metainfo=meta) for meta in batch_img_metas])
+        cls_score = F.softmax(all_cls_scores[-1], dim=-1)[..., :-1]
+        seg_logits = torch.einsum('bqc,bqhw->bchw', cls_score, all_mask_preds[-1].sigmoid())
+        size = batch_img_metas[0].get('pad_shape', batch_img_metas[0]['img_shape'])
+        return F.interpolate(seg_logits, size=size, mode='bilinear', align_corners=False)

@@ -1,0 +1,322 @@
+"""The published resolved configs (mmdet 2 / mmseg 0.x names, shared/reference/published_configs) and
+ours (mmdet 3 / mmseg 1), put into one vocabulary setting by setting, for the comparison test.
+
+The mapping of names, all of it here:
+
+| published (mmdet 2 / mmseg 0.x)                  | ours (mmdet 3 / mmseg 1)                                   |
+|---|---|
+| model (Mask R-CNN, Cascade, UperNet)             | model, same names; ``train_cfg.*.debug`` and mmseg 0's     |
+|                                                  | ``model.pretrained`` (InternImage loads via init_cfg) drop |
+| DINO ``bbox_head.transformer.{encoder,decoder}`` | ``encoder`` / ``decoder`` with ``layer_cfg.{self_attn_cfg, |
+|   ``.transformerlayers.{attn_cfgs, ...}``        | cross_attn_cfg, ffn_cfg}``; ``num_query`` -> ``num_queries``|
+| DINO ``dn_cfg.noise_scale.{label,box}``          | ``dn_cfg.{label,box}_noise_scale``                         |
+| ``assigner.{cls,reg,iou,mask,dice}_cost``        | ``assigner.match_costs`` (in that order)                   |
+| Mask2Former ``transformerlayers.{attn_cfgs,      | ``layer_cfg.{self_attn_cfg, cross_attn_cfg, ffn_cfg}``;    |
+|   ffn_cfgs}``, ``model.train_cfg``               | ``decode_head.train_cfg``                                  |
+| types ``DINO``, ``DINOHead``, ``Mask2FormerHead``| ``PublishedDINO``, ``PublishedDINOHead``,                  |
+|   ``EncoderDecoderMask2Former``                  | ``PublishedMask2FormerHead``, ``EncoderDecoder``           |
+| ``optimizer`` (+ ``constructor``, ``paramwise_cfg``), ``optimizer_config.grad_clip`` | ``optim_wrapper.{optimizer, constructor, paramwise_cfg, clip_grad}`` |
+| ``lr_config`` (step / poly, linear warm-up), ``runner`` | ``param_scheduler`` (LinearLR + MultiStepLR / PolyLR, all from 0), ``train_cfg`` |
+| ``data.samples_per_gpu``                         | ``train_dataloader.batch_size``                            |
+| ``Resize(img_scale, multiscale_mode='value')``   | ``RandomChoiceResize(scales)``                             |
+| ``Resize(img_scale, ratio_range)``               | ``RandomResize(scale, ratio_range)``                       |
+| ``RandomFlip(flip_ratio)``, ``AutoAugment(policies)`` | ``RandomFlip(prob)``, ``RandomChoice(transforms)``    |
+| ``MultiScaleFlipAug`` with one scale, no flip    | its transforms at that scale (no test-time augmentation)   |
+| ``Normalize``, ``Pad``                           | ``model.data_preprocessor`` (mean, std, bgr_to_rgb, pad)   |
+| ``DefaultFormatBundle``, ``Collect``, ``ImageToTensor``, ``ToMask`` | ``Pack*Inputs`` (Mask2Former makes its masks in the head) |
+| ``evaluation``, ``checkpoint_config``            | ``train_cfg.val_interval``, ``val_evaluator``, ``default_hooks.checkpoint`` |
+| ``ExpMomentumEMAHook(momentum)``                 | ``EMAHook(ema_type='ExpMomentumEMA', momentum)``           |
+
+Ours may add settings the published configs do not have (mmdet 3 / mmseg 1 defaults, our label
+checks); a published setting missing from ours is accepted only where it equals the default of the
+argument in the class that our config builds (read from its signature).
+"""
+import inspect
+
+ORIGINAL_TYPES = {'DINO': 'PublishedDINO', 'DINOHead': 'PublishedDINOHead',
+                  'Mask2FormerHead': 'PublishedMask2FormerHead', 'EncoderDecoderMask2Former': 'EncoderDecoder'}
+DROPPED_TRANSFORMS = {'Normalize', 'Pad', 'DefaultFormatBundle', 'Collect', 'ImageToTensor', 'ToMask'}
+OUR_ONLY_TRANSFORMS = {'PackDetInputs', 'PackSegInputs', 'CheckSegLabels'}
+
+
+def without(d, *keys):
+    return {k: v for k, v in d.items() if k not in keys}
+
+
+def typed(cls_name, d, *drop):
+    """A dict without 'type' whose missing settings are checked against class ``cls_name``'s defaults."""
+    if cls_name == 'FFN' and d.get('with_cp') is False:
+        drop += ('with_cp',)  # mmcv 2's FFN has no gradient checkpointing to switch off
+    return {'_class': cls_name, **without(d, 'type', *drop)}
+
+
+# ----------------------------------------------------------------------------------------- model
+def published_model(model):
+    model = dict(model)
+    model.pop('pretrained', None)
+    for section in ('train_cfg',):
+        cfg = model.get(section) or {}
+        for stage in ('rpn', 'rcnn'):
+            if isinstance(cfg.get(stage), dict):
+                cfg[stage] = without(cfg[stage], 'debug')
+            elif isinstance(cfg.get(stage), list):
+                cfg[stage] = [without(c, 'debug') for c in cfg[stage]]
+    if model['type'] == 'DINO':
+        return published_dino(model)
+    if model['type'] == 'EncoderDecoderMask2Former':
+        return published_mask2former(model)
+    return model
+
+
+def match_costs(assigner, names):
+    return dict(type=assigner['type'], match_costs=[assigner[name] for name in names])
+
+
+def published_dino(model):
+    head, transformer = model['bbox_head'], model['bbox_head']['transformer']
+    encoder, decoder = transformer['encoder'], transformer['decoder']
+    enc_layer, dec_layer = encoder['transformerlayers'], decoder['transformerlayers']
+    self_attn, cross_attn = dec_layer['attn_cfgs']
+
+    def ffn(layer):
+        return dict(_class='FFN', feedforward_channels=layer['feedforward_channels'], ffn_drop=layer['ffn_dropout'])
+
+    dn = head['dn_cfg']
+    return dict(
+        type='DINO', num_queries=head['num_query'], as_two_stage=head['as_two_stage'],
+        with_box_refine=head['with_box_refine'], backbone=model['backbone'], neck=model['neck'],
+        encoder=dict(num_layers=encoder['num_layers'], layer_cfg=dict(
+            self_attn_cfg=typed('MultiScaleDeformableAttention', enc_layer['attn_cfgs']), ffn_cfg=ffn(enc_layer))),
+        decoder=dict(num_layers=decoder['num_layers'], return_intermediate=decoder['return_intermediate'],
+                     layer_cfg=dict(self_attn_cfg=typed('MultiheadAttention', self_attn),
+                                    cross_attn_cfg=typed('MultiScaleDeformableAttention', cross_attn),
+                                    ffn_cfg=ffn(dec_layer))),
+        positional_encoding=typed('SinePositionalEncoding', head['positional_encoding']),
+        bbox_head=dict(type='DINOHead', num_classes=head['num_classes'],
+                       sync_cls_avg_factor=head['sync_cls_avg_factor'], loss_cls=head['loss_cls'],
+                       loss_bbox=head['loss_bbox'], loss_iou=head['loss_iou']),
+        dn_cfg=dict(label_noise_scale=dn['noise_scale']['label'], box_noise_scale=dn['noise_scale']['box'],
+                    group_cfg=dn['group_cfg']),
+        train_cfg=dict(assigner=match_costs(model['train_cfg']['assigner'], ('cls_cost', 'reg_cost', 'iou_cost'))),
+        test_cfg=model['test_cfg'])
+
+
+def published_mask2former(model):
+    head = model['decode_head']
+    pixel_decoder, decoder = head['pixel_decoder'], head['transformer_decoder']
+    enc_layer, dec_layer = pixel_decoder['encoder']['transformerlayers'], decoder['transformerlayers']
+    # batch_first: the data layout of mmcv 1's layers, not a setting (mmdet 3's layers are batch-first)
+    msda = typed('MultiScaleDeformableAttention', enc_layer['attn_cfgs'], 'batch_first')
+    mha = typed('MultiheadAttention', dec_layer['attn_cfgs'], 'batch_first')
+    train_cfg = dict(model['train_cfg'])
+    train_cfg['assigner'] = dict(type='HungarianAssigner', match_costs=[
+        train_cfg['assigner'][name] for name in ('cls_cost', 'mask_cost', 'dice_cost')])
+    return dict(
+        type='EncoderDecoderMask2Former', backbone=model['backbone'],
+        decode_head=dict(
+            type='Mask2FormerHead', **{k: head[k] for k in (
+                'in_channels', 'feat_channels', 'out_channels', 'num_queries', 'num_transformer_feat_level',
+                'enforce_decoder_input_project', 'loss_cls', 'loss_mask', 'loss_dice', 'num_classes')},
+            pixel_decoder=dict(
+                type=pixel_decoder['type'], num_outs=pixel_decoder['num_outs'], norm_cfg=pixel_decoder['norm_cfg'],
+                act_cfg=pixel_decoder['act_cfg'],
+                encoder=dict(num_layers=pixel_decoder['encoder']['num_layers'], layer_cfg=dict(
+                    self_attn_cfg=msda, ffn_cfg=typed('FFN', enc_layer['ffn_cfgs']))),
+                positional_encoding=typed('SinePositionalEncoding', pixel_decoder['positional_encoding'])),
+            positional_encoding=typed('SinePositionalEncoding', head['positional_encoding']),
+            transformer_decoder=dict(
+                num_layers=decoder['num_layers'], return_intermediate=decoder['return_intermediate'],
+                layer_cfg=dict(self_attn_cfg=mha, cross_attn_cfg=mha, ffn_cfg=typed('FFN', dec_layer['ffn_cfgs']))),
+            train_cfg=train_cfg),
+        test_cfg=dict(mode=model['test_cfg']['mode']))  # the rest are panoptic / instance outputs
+
+
+# ------------------------------------------------------------------------------------- pipelines
+def published_transform(t):
+    kind = t['type']
+    if kind == 'Resize' and 'ratio_range' in t:
+        return [dict(type='RandomResize', scale=t['img_scale'], ratio_range=t['ratio_range'],
+                     keep_ratio=t.get('keep_ratio', True))]
+    if kind == 'Resize' and t.get('multiscale_mode') == 'value' and isinstance(t['img_scale'], list):
+        return [dict(type='RandomChoiceResize', scales=t['img_scale'], keep_ratio=t['keep_ratio'])]
+    if kind == 'Resize':
+        return [dict(type='Resize', scale=t['img_scale'], keep_ratio=t['keep_ratio'])]
+    if kind == 'RandomFlip':
+        return [dict(type='RandomFlip', prob=t.get('flip_ratio', t.get('prob')))]
+    if kind == 'AutoAugment':
+        return [dict(type='RandomChoice', transforms=[published_pipeline(p) for p in t['policies']])]
+    if kind == 'MultiScaleFlipAug':
+        assert not t.get('flip') and not isinstance(t['img_scale'], list), 'test-time augmentation'
+        inner = []
+        for step in t['transforms']:
+            if step['type'] == 'Resize':
+                inner.append(dict(type='Resize', scale=t['img_scale'], keep_ratio=step['keep_ratio']))
+            elif step['type'] not in DROPPED_TRANSFORMS | {'RandomFlip'}:  # flip=False: no flip
+                inner += published_transform(step)
+        return inner
+    if kind in DROPPED_TRANSFORMS:
+        return []
+    return [dict(t)]
+
+
+def published_pipeline(pipeline):
+    return [step for t in pipeline for step in published_transform(t)]
+
+
+def our_pipeline(pipeline, test=False):
+    kept = []
+    for t in pipeline:
+        if t['type'] in OUR_ONLY_TRANSFORMS or (test and t['type'] == 'LoadAnnotations'):
+            continue  # mmdet 3 / mmseg 1 load test labels in the pipeline for the evaluator
+        if t['type'] == 'RandomChoice':
+            t = dict(t, transforms=[our_pipeline(p) for p in t['transforms']])
+        kept.append(dict(t))
+    return kept
+
+
+def published_preprocessing(pipeline):
+    """The data preprocessor's settings that the published train pipeline's Normalize / Pad give."""
+    settings = {}
+    for t in pipeline:
+        if t['type'] == 'Normalize':
+            settings.update(mean=t['mean'], std=t['std'], bgr_to_rgb=t['to_rgb'])
+        elif t['type'] == 'Pad' and 'size_divisor' in t:
+            settings['pad_size_divisor'] = t['size_divisor']
+        elif t['type'] == 'Pad':
+            settings.update(size=t['size'], pad_val=t['pad_val'], seg_pad_val=t['seg_pad_val'])
+    return settings
+
+
+# -------------------------------------------------------------------------------------- schedule
+def published_schedule(cfg):
+    lr, runner = cfg['lr_config'], cfg['runner']
+    by_epoch = runner['type'] == 'EpochBasedRunner'
+    length = runner['max_epochs'] if by_epoch else runner['max_iters']
+    schedule = dict(warmup=(lr['warmup'], lr['warmup_iters'], lr['warmup_ratio']), by_epoch=by_epoch, length=length)
+    if lr['policy'] == 'step':
+        schedule.update(policy='step', milestones=lr['step'], gamma=lr.get('gamma', 0.1))
+    else:
+        schedule.update(policy='poly', power=lr['power'], min_lr=lr['min_lr'], decay_begin=0)
+    return schedule
+
+
+def our_schedule(cfg):
+    warmup, main = cfg['param_scheduler']
+    by_epoch = main['by_epoch']
+    length = cfg['train_cfg']['max_epochs'] if by_epoch else cfg['train_cfg']['max_iters']
+    assert warmup['type'] == 'LinearLR' and warmup['begin'] == 0 and not warmup['by_epoch']
+    assert main['end'] == length, (main['end'], length)
+    schedule = dict(warmup=('linear', warmup['end'], warmup['start_factor']), by_epoch=by_epoch, length=length)
+    if main['type'] == 'MultiStepLR':
+        assert main['begin'] == 0
+        schedule.update(policy='step', milestones=main['milestones'], gamma=main['gamma'])
+    else:
+        schedule.update(policy='poly', power=main['power'], min_lr=main['eta_min'], decay_begin=main['begin'])
+    return schedule
+
+
+# ------------------------------------------------------------------------------------ everything
+def published_settings(cfg):
+    data, optimizer = cfg['data'], dict(cfg['optimizer'])
+    evaluation, checkpoint = cfg.get('evaluation', {}), cfg.get('checkpoint_config', {})
+    ema = [h for h in cfg.get('custom_hooks', []) if h['type'] == 'ExpMomentumEMAHook']
+    settings = dict(
+        model=published_model(cfg['model']),
+        data_preprocessor=published_preprocessing(data['train']['pipeline']),
+        train_pipeline=published_pipeline(data['train']['pipeline']),
+        test_pipeline=published_pipeline(data['test']['pipeline']),
+        batch_size=data['samples_per_gpu'],
+        optimizer=typed('AdamW', without(optimizer, 'constructor', 'paramwise_cfg')),
+        constructor=optimizer.get('constructor', 'DefaultOptimWrapperConstructor'),
+        paramwise_cfg=optimizer.get('paramwise_cfg'),
+        clip_grad=(cfg.get('optimizer_config') or {}).get('grad_clip'),
+        schedule=published_schedule(cfg),
+        val_interval=evaluation.get('interval', 1),
+        metric=evaluation.get('metric'),
+        save_best=evaluation.get('save_best'),
+        checkpoint=dict(interval=checkpoint.get('interval'), max_keep_ckpts=checkpoint.get('max_keep_ckpts', -1)),
+        ema=[dict(type='ExpMomentumEMA', momentum=h['momentum']) for h in ema],
+        load_from=cfg.get('load_from'))
+    if data['train']['type'] == 'CocoDataset':
+        settings['filter_empty_gt'] = data['train'].get('filter_empty_gt', True)  # mmdet 2's default: True
+    if 'classwise' in evaluation:
+        settings['classwise'] = evaluation['classwise']
+    return settings
+
+
+def our_settings(cfg, published):
+    """Our config's settings in the vocabulary of ``published_settings`` (``published`` only says which
+    optional settings to read)."""
+    wrapper, train, test = cfg['optim_wrapper'], cfg['train_dataloader'], cfg['test_dataloader']
+    evaluator, checkpoint = cfg['val_evaluator'], cfg['default_hooks']['checkpoint']
+    settings = dict(
+        model=without(cfg['model'], 'data_preprocessor'),
+        data_preprocessor=cfg['model']['data_preprocessor'],
+        train_pipeline=our_pipeline(train['dataset']['pipeline']),
+        test_pipeline=our_pipeline(test['dataset']['pipeline'], test=True),
+        batch_size=train['batch_size'],
+        optimizer=wrapper['optimizer'],
+        constructor=wrapper.get('constructor', 'DefaultOptimWrapperConstructor'),
+        paramwise_cfg=wrapper.get('paramwise_cfg'),
+        clip_grad=wrapper.get('clip_grad'),
+        schedule=our_schedule(cfg),
+        val_interval=cfg['train_cfg'].get('val_interval', 1),
+        metric=evaluator.get('metric', 'mIoU' if 'iou_metrics' in evaluator else None),
+        save_best=checkpoint.get('save_best'),
+        checkpoint=dict(interval=checkpoint['interval'], max_keep_ckpts=checkpoint.get('max_keep_ckpts', -1)),
+        ema=[dict(type=h['ema_type'], momentum=h['momentum']) for h in cfg.get('custom_hooks', [])
+             if h['type'] == 'EMAHook'],
+        load_from=cfg.get('load_from'))
+    if 'filter_empty_gt' in published:
+        settings['filter_empty_gt'] = train['dataset']['filter_cfg']['filter_empty_gt']
+    if 'classwise' in published:
+        settings['classwise'] = evaluator.get('classwise', False)
+    if isinstance(evaluator.get('iou_metrics'), list):
+        settings['metric'] = evaluator['iou_metrics'][0]
+    return settings
+
+
+# ------------------------------------------------------------------------------------ comparison
+def constructor_default(class_name, key):
+    """The default of argument ``key`` of the class our config builds under that name."""
+    import mmcv.cnn.bricks.transformer  # noqa: F401  (registers the transformer bricks)
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.registry import MODELS as ENGINE_MODELS
+    cls = getattr(torch.optim, class_name, None) or MODELS.get(class_name) or ENGINE_MODELS.get(class_name)
+    parameter = inspect.signature(cls.__init__).parameters.get(key) if cls else None
+    return inspect.Parameter.empty if parameter is None else parameter.default
+
+
+def canonical(value):
+    if isinstance(value, tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    if isinstance(value, str) and value.startswith('mmdet.'):
+        return value[len('mmdet.'):]
+    return value
+
+
+def differences(published, ours, path='', class_name=None):
+    """Every published setting (leaf) that ours does not equal, as 'path: published vs ours'."""
+    published, ours = canonical(published), canonical(ours)
+    if isinstance(published, dict) and isinstance(ours, dict):
+        class_name = published.get('_class', published.get('type', class_name))
+        found = []
+        for key, value in published.items():
+            if key == '_class':
+                continue
+            where = f'{path}.{key}' if path else key
+            if key in ours:
+                found += differences(value, ours[key], where, class_name if key != 'type' else None)
+            elif canonical(constructor_default(class_name, key)) != value:
+                found.append(f'{where}: {value!r} vs (absent)')
+        return found
+    if isinstance(published, list) and isinstance(ours, list) and len(published) == len(ours):
+        return [d for i, (p, o) in enumerate(zip(published, ours)) for d in differences(p, o, f'{path}.{i}')]
+    if path.endswith('.type') or path == 'type':
+        published = ORIGINAL_TYPES.get(published, published)
+    if isinstance(published, float) and isinstance(ours, (int, float)) and abs(published - ours) <= 1e-12:
+        return []
+    return [] if published == ours else [f'{path}: {published!r} vs {ours!r}']
