@@ -179,10 +179,12 @@ def export_detector(cfg, model, pixels, opset, dynamic):
     """Detector through mmdeploy's rewriters (post-processing and NMS in the graph)."""
     import onnx
     from mmdeploy.apis.onnx import export
-    from mmdeploy.utils import get_dynamic_axes, get_onnx_config
+    from mmdeploy.codebase import import_codebase
+    from mmdeploy.utils import get_codebase, get_dynamic_axes, get_onnx_config
     from mmdeploy_compat import mmdeploy_on_torch214
 
     deploy_cfg = deploy_config(model, dynamic, opset)
+    import_codebase(get_codebase(deploy_cfg))  # registers mmdeploy's mmdet rewriters
     onnx_cfg = get_onnx_config(deploy_cfg)
     names = onnx_cfg['input_names'] + onnx_cfg['output_names']
     samples = det_data_samples(pixels.shape[0], *pixels.shape[2:])
@@ -307,7 +309,7 @@ def sample_pixels(batch, height, width, image=None, seed=0):
     return one.repeat(batch, 1, 1, 1)
 
 
-def export_model(cfg, model, task, pixels, dynamic=False, opset=MIN_OPSET, exporter='torchscript'):
+def export_model(cfg, model, task, pixels, dynamic=False, opset=MIN_OPSET, exporter='dynamo'):
     """Export ``model``; returns the ModelProto (checked, metadata added)."""
     import onnx
     if opset < MIN_OPSET:
@@ -346,7 +348,7 @@ def main():
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--dynamic', action='store_true', help='dynamic batch, height and width')
     parser.add_argument('--opset', type=int, default=MIN_OPSET)
-    parser.add_argument('--exporter', choices=['torchscript', 'dynamo'], default='torchscript',
+    parser.add_argument('--exporter', choices=['dynamo', 'torchscript'], default='dynamo',
                         help='torch exporter for classifiers and segmentors (detectors: mmdeploy, TorchScript)')
     parser.add_argument('--image', help='an image for the sample input (default: a seeded random image)')
     args = parser.parse_args()
