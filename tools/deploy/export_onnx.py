@@ -94,37 +94,33 @@ class Normalize(nn.Module):
         return (pixels - self.mean) / self.std
 
 
-class ClassifierLogits(nn.Module):
+class NormalizedModel(nn.Module):
+    """A model fed RGB pixels: its normalisation first (subclasses pick the model's output)."""
+
     def __init__(self, model):
         super().__init__()
         self.normalize = Normalize(model)
         self.model = model
 
+
+class ClassifierLogits(NormalizedModel):
     def forward(self, pixels):
         return self.model(self.normalize(pixels), mode='tensor')
 
 
-class SegmentorLogits(nn.Module):
+class SegmentorLogits(NormalizedModel):
     """Seg logits at input resolution (UPerNet and Mask2Former alike: the head's own predict)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.normalize = Normalize(model)
-        self.model = model
 
     def forward(self, pixels):
         shape = pixels.shape[2:]
-        metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape)] * pixels.shape[0]
+        # The heads read the first image's meta only (one size per batch); one entry keeps the
+        # batch size out of Python, so that it stays dynamic.
+        metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape)]
         return self.model.encode_decode(self.normalize(pixels), metas)
 
 
-class DetectorPredict(nn.Module):
+class DetectorPredict(NormalizedModel):
     """Normalisation, then the detector's predict path (rewritten by mmdeploy during export)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.normalize = Normalize(model)
-        self.model = model
 
     def forward(self, pixels, data_samples=None, mode='predict'):
         return self.model(self.normalize(pixels), data_samples, mode=mode)
@@ -143,6 +139,7 @@ def det_data_samples(batch, height, width):
 def export_dense(wrapper, pixels, out, output_name, dynamic, opset, exporter):
     """Classifier or segmentor: torch.onnx.export with the DCNv3 translation."""
     from ops_dcnv3.onnx import custom_translation_table
+    wrapper.eval()
     if exporter == 'dynamo':
         dynamic_shapes = None
         if dynamic:
