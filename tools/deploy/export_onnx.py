@@ -101,6 +101,9 @@ class NormalizedModel(nn.Module):
         super().__init__()
         self.normalize = Normalize(model)
         self.model = model
+        # The TorchScript exporter puts every module back in the wrapper's mode after exporting:
+        # a wrapper left in training mode would switch drop-path and dropout on in the model.
+        self.eval()
 
 
 class ClassifierLogits(NormalizedModel):
@@ -139,7 +142,6 @@ def det_data_samples(batch, height, width):
 def export_dense(wrapper, pixels, out, output_name, dynamic, opset, exporter):
     """Classifier or segmentor: torch.onnx.export with the DCNv3 translation."""
     from ops_dcnv3.onnx import custom_translation_table
-    wrapper.eval()
     if exporter == 'dynamo':
         dynamic_shapes = None
         if dynamic:
@@ -325,6 +327,7 @@ def export_model(cfg, model, task, pixels, dynamic=False, opset=MIN_OPSET, expor
 def verify(model, task, proto, pixels):
     """Run ``proto`` in ONNX Runtime and the model in PyTorch on ``pixels``: the differences."""
     outputs = run_onnxruntime(proto, pixels)
+    model.eval()
     if task == 'detection':
         return compare_detections(outputs, torch_detections(model, pixels))
     wrapper = ClassifierLogits(model) if task == 'classification' else SegmentorLogits(model)
