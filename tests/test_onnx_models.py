@@ -68,7 +68,9 @@ def test_dense_model_static_and_dynamic(config, name, size, tmp_path):
     pixels = sample_pixels(1, *size)
     static = export_model(cfg, model, task, pixels, dynamic=False)
     check(static)
-    assert verify(model, task, static, pixels)[name] <= 1e-4
+    static_diff = verify(model, task, static, pixels)
+    print('static', static_diff)  # the figures, shown with pytest -rA
+    assert static_diff[name] <= 1e-4
     assert 'top-1' in run_onnx_infer(static, tmp_path, size) or task == 'segmentation'
     dynamic = export_model(cfg, model, task, pixels, dynamic=True)
     check(dynamic)
@@ -76,7 +78,9 @@ def test_dense_model_static_and_dynamic(config, name, size, tmp_path):
     # pooling (adaptive pooling) is exported for the sample's feature size: its height and width stay fixed.
     other_size = (size[0] + 32, size[1] - 32) if task == 'classification' else size
     other = sample_pixels(2, *other_size, seed=1)
-    assert verify(model, task, dynamic, other)[name] <= 1e-4
+    dynamic_diff = verify(model, task, dynamic, other)
+    print('dynamic', dynamic_diff)
+    assert dynamic_diff[name] <= 1e-4
     # The deformation matters: the file (deformed weights) no longer matches the model without it.
     with torch.no_grad():
         for module in model.modules():
@@ -122,6 +126,7 @@ def test_detector(config, size, dynamic, tmp_path):
     proto = export_model(cfg, model, task, pixels, dynamic=dynamic)
     check(proto)
     diffs = verify(model, task, proto, pixels)
+    print(diffs)
     (ours, theirs), = diffs['counts']
     assert diffs['matched'] >= 5 and diffs['matched'] >= 0.8 * min(ours, theirs), diffs
     assert diffs['box'] <= 0.5 and diffs['score'] <= 1e-4, diffs
