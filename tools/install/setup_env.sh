@@ -38,6 +38,9 @@ if ! stamp_current stack requirements.txt requirements/*.txt tools/install/build
     MMCV_WHEEL=$(bash tools/install/build_mmcv.sh "$PY" | tail -n 1)
     run_logged "$LOG_DIR/pip-stack.log" "installing the OpenMMLab stack" \
         "${PIP[@]}" install "$MMCV_WHEEL" -r requirements.txt
+    # mmdeploy without its declared dependencies (they would downgrade protobuf and onnx).
+    run_logged "$LOG_DIR/pip-deploy.log" "installing mmdeploy" \
+        "${PIP[@]}" install --no-deps -r requirements/deploy-no-deps.txt
     stamp_write stack requirements.txt requirements/*.txt tools/install/build_mmcv.sh "$0"
 fi
 

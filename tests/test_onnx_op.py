@@ -1,0 +1,131 @@
+"""The DCNv3 core exported as standard ONNX DeformConv (ops_dcnv3.onnx), run in ONNX Runtime, against
+the float64 reference: both exporters, kernels 1-7 and non-square, strides, pads, dilations, groups,
+offset_scale, remove_center, samples outside the image."""
+import io
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from ops_dcnv3.functions import dcnv3_core_pytorch
+from ops_dcnv3.onnx import custom_translation_table
+
+
+class Core(torch.nn.Module):
+    def __init__(self, params):
+        super().__init__()
+        self.params = params
+
+    def forward(self, x, offset, mask):
+        return torch.ops.ops_dcnv3.dcnv3_forward(x, offset, mask, *self.params)
+
+
+def out_size(size, kernel, stride, pad, dilation):
+    return (size + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
+
+
+def make_case(kernel, stride, pad, dilation, group, group_channels, scale, remove_center, h=9, w=11, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, pad, dilation
+    h_out, w_out = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
+    points = kh * kw - remove_center
+    x = torch.randn(2, h, w, group * group_channels, generator=gen)
+    offset = torch.randn(2, h_out, w_out, group * points * 2, generator=gen) * 4  # many samples land outside
+    logits = torch.randn(2, h_out, w_out, group, points, generator=gen) * 2
+    mask = logits.softmax(-1).reshape(2, h_out, w_out, group * points)  # normalised, as DCNv3 feeds it
+    params = (kh, kw, sh, sw, ph, pw, dh, dw, group, group_channels, float(scale), remove_center)
+    return x, offset, mask, params
+
+
+def outside_fraction(x, offset, params):
+    """Fraction of sampling points entirely outside the image (DCNV3_SPEC.md geometry)."""
+    kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center = params
+    from ops_dcnv3.functions.reference import regular_grid
+    grid = regular_grid(kh, kw, dh, dw, remove_center, 'cpu', torch.float32)
+    n, h_out, w_out, _ = offset.shape
+    off = offset.reshape(n, h_out, w_out, group, -1, 2)
+    px = (torch.arange(w_out) * sw - pw + (dw * (kw - 1)) // 2).view(1, 1, w_out, 1, 1) + (grid[:, 0] + off[..., 0]) * scale
+    py = (torch.arange(h_out) * sh - ph + (dh * (kh - 1)) // 2).view(1, h_out, 1, 1, 1) + (grid[:, 1] + off[..., 1]) * scale
+    outside = (px <= -1) | (px >= x.shape[2]) | (py <= -1) | (py >= x.shape[1])
+    return outside.float().mean().item()
+
+
+def export(params, inputs, dynamo):
+    if dynamo:
+        program = torch.onnx.export(Core(params).eval(), inputs, dynamo=True, opset_version=19,
+                                    custom_translation_table=custom_translation_table())
+        return program.model_proto
+    buffer = io.BytesIO()
+    torch.onnx.export(Core(params), inputs, buffer, dynamo=False, opset_version=19,
+                      input_names=['x', 'offset', 'mask'])
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def run_ort(model, inputs):
+    session = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider'])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, {name: t.numpy() for name, t in zip(names, inputs)})[0]
+
+
+def check_against_reference(params_case, dynamo):
+    x, offset, mask, params = make_case(*params_case)
+    model = export(params, (x, offset, mask), dynamo)
+    onnx.checker.check_model(model, full_check=True)
+    assert {node.domain for node in model.graph.node} <= {'', 'ai.onnx'}
+    assert any(node.op_type == 'DeformConv' for node in model.graph.node)
+    expected = dcnv3_core_pytorch(x.double(), offset.double(), mask.double(), *params).numpy()
+    got = run_ort(model, (x, offset, mask))
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert np.abs(got - expected).max() <= 1e-5
+    assert np.abs(expected).max() > 0.1  # a real signal, not zeros everywhere
+    assert outside_fraction(x, offset, params) > 0.02
+
+
+# (kernel, stride, pad, dilation, group, group_channels, offset_scale, remove_center)
+CASES = [
+    ((1, 1), (1, 1), (0, 0), (1, 1), 1, 4, 1.0, 0),
+    ((3, 3), (1, 1), (1, 1), (1, 1), 4, 8, 1.0, 0),
+    ((3, 3), (1, 1), (1, 1), (1, 1), 4, 4, 1.0, 1),
+    ((3, 3), (2, 2), (1, 1), (1, 1), 2, 3, 2.0, 0),
+    ((3, 3), (3, 3), (0, 0), (2, 2), 8, 2, 0.5, 1),
+    ((5, 5), (1, 1), (2, 2), (1, 1), 3, 2, 1.5, 1),
+    ((5, 5), (2, 1), (3, 1), (2, 1), 2, 4, 1.0, 0),
+    ((7, 7), (1, 1), (3, 3), (1, 1), 2, 2, 1.0, 1),
+    ((7, 7), (1, 2), (1, 0), (1, 1), 1, 3, 0.75, 0),
+    ((3, 5), (1, 1), (1, 2), (1, 1), 5, 2, 1.0, 0),
+    ((5, 3), (2, 3), (0, 2), (1, 2), 6, 1, 2.0, 0),
+    ((2, 4), (1, 2), (1, 1), (2, 1), 4, 2, 1.25, 0),
+    ((1, 3), (3, 1), (2, 0), (1, 3), 7, 1, 1.0, 0),
+]
+
+
+@pytest.mark.parametrize('case', CASES, ids=lambda c: 'k{}x{}_s{}{}_p{}{}_d{}{}_g{}x{}_os{}_rc{}'.format(
+    *c[0], *c[1], *c[2], *c[3], *c[4:]))
+def test_torchscript_export_matches_reference(case):
+    check_against_reference(case, dynamo=False)
+
+
+# The dynamo exporter is slower (about a second a case): a spread of the same cases.
+@pytest.mark.parametrize('case', CASES[2:6] + CASES[9:11], ids=lambda c: 'k{}x{}_s{}{}_os{}_rc{}'.format(
+    *c[0], *c[1], c[6], c[7]))
+def test_dynamo_export_matches_reference(case):
+    check_against_reference(case, dynamo=True)
+
+
+def test_layout_constants_follow_the_spec():
+    """Point (i, j) of ONNX's row-major kernel is DCNv3's x-major point j * kh + i, (y, x) swapped."""
+    from ops_dcnv3.onnx import deform_conv_layout
+    offset_index, bias, mask_index = deform_conv_layout(2, 3, 1, 1, 1, 1.0, 0)
+    assert bias is None
+    assert mask_index.tolist() == [0, 2, 4, 1, 3, 5]
+    assert offset_index[:4].tolist() == [1, 0, 5, 4]  # point (0, 0) -> DCNv3 0, point (0, 1) -> DCNv3 2
+    _, _, mask_index = deform_conv_layout(3, 3, 1, 1, 2, 2.0, 1)
+    assert mask_index[4] == mask_index[13] == 16  # both groups' centres read the appended zero channel
+
+
+def test_opset_below_19_is_refused_with_a_reason():
+    x, offset, mask, params = make_case((3, 3), (1, 1), (1, 1), (1, 1), 1, 2, 1.0, 0)
+    with pytest.raises(Exception, match='DeformConv, which needs opset >= 19'):
+        torch.onnx.export(Core(params), (x, offset, mask), io.BytesIO(), dynamo=False, opset_version=17)

@@ -1,0 +1,382 @@
+"""Export an InternImage model to ONNX (opset >= 19, DCNv3 as the standard DeformConv), run the file in
+ONNX Runtime on a sample input and print the largest difference against PyTorch::
+
+    python tools/deploy/export_onnx.py CONFIG [CHECKPOINT] --out FILE [--shape H W] [--batch N]
+                                       [--dynamic] [--opset 19] [--image IMAGE]
+
+The file's input ``input`` is (N, 3, H, W) float32 RGB pixel values (0-255); the normalisation of
+the config's data preprocessor is inside the graph. Outputs:
+
+- classifier (mmpretrain): ``logits`` (N, classes);
+- segmentor (mmseg, UPerNet, Mask2Former): ``seg_logits`` (N, classes, H, W), at input resolution;
+- detector (mmdet, through mmdeploy): ``dets`` (N, K, 5: x1 y1 x2 y2 score, input pixels),
+  ``labels`` (N, K) and, for instance segmentation, ``masks`` (N, K, 28, 28 RoI masks).
+
+The task, class names and input conventions are stored in the file's metadata for
+``tools/deploy/onnx_infer.py``. Without CHECKPOINT the model keeps its initial weights (the
+backbone's ``init_cfg`` is dropped: published weights are a download away).
+"""
+import argparse
+import io
+import json
+import os.path as osp
+import sys
+import tempfile
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEPLOY_CONFIGS = osp.join(ROOT, 'configs', 'deploy')
+MIN_OPSET = 19
+TASKS = {'mmpretrain': 'classification', 'mmseg': 'segmentation', 'mmdet': 'detection'}
+
+
+# --- the model -------------------------------------------------------------------------------
+
+def load_model(config, checkpoint=None, cfg_options=None):
+    """``(cfg, model, task)`` for a config file (or Config), in eval mode on the CPU."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
+    from mmengine.utils import import_modules_from_strings
+
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope')
+    if scope not in TASKS:
+        raise ValueError(f'{config}: default_scope must be one of {sorted(TASKS)}, got {scope!r}')
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    if checkpoint is None and cfg.model.get('backbone', {}).get('init_cfg'):
+        cfg.model.backbone.init_cfg = None
+    registry = {'mmpretrain': 'mmpretrain.registry', 'mmseg': 'mmseg.registry', 'mmdet': 'mmdet.registry'}[scope]
+    models = __import__(registry, fromlist=['MODELS']).MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        model = models.build(cfg.model)
+        if checkpoint is None:
+            model.init_weights()
+    if checkpoint is not None:
+        from internimage.checkpoint import unwrap_state_dict
+        from internimage.safe_loading import allow_mmengine_checkpoints
+        allow_mmengine_checkpoints()
+        state = unwrap_state_dict(CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), checkpoint)
+        load_state_dict(model, state, strict=True)
+    return cfg, model.eval(), TASKS[scope]
+
+
+def preprocessor_constants(model):
+    """(mean, std, flip_rgb) of the model's data preprocessor: what turns RGB pixels into its input."""
+    pre = model.data_preprocessor
+    mean = getattr(pre, 'mean', None)
+    std = getattr(pre, 'std', None)
+    if mean is None or not getattr(pre, '_enable_normalize', True):
+        mean, std = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
+    # The pipelines load BGR; the preprocessor flips to RGB when asked. The graph is fed RGB.
+    to_rgb = bool(getattr(pre, '_channel_conversion', False) or getattr(pre, 'to_rgb', False))
+    return mean.reshape(1, 3, 1, 1).float(), std.reshape(1, 3, 1, 1).float(), not to_rgb
+
+
+class Normalize(nn.Module):
+    """RGB pixels -> the model's normalised input, as its data preprocessor does."""
+
+    def __init__(self, model):
+        super().__init__()
+        mean, std, self.flip = preprocessor_constants(model)
+        self.register_buffer('mean', mean)
+        self.register_buffer('std', std)
+
+    def forward(self, pixels):
+        if self.flip:
+            pixels = pixels.flip(1)
+        return (pixels - self.mean) / self.std
+
+
+class NormalizedModel(nn.Module):
+    """A model fed RGB pixels: its normalisation first (subclasses pick the model's output)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.normalize = Normalize(model)
+        self.model = model
+        # The TorchScript exporter puts every module back in the wrapper's mode after exporting:
+        # a wrapper left in training mode would switch drop-path and dropout on in the model.
+        self.eval()
+
+
+class ClassifierLogits(NormalizedModel):
+    def forward(self, pixels):
+        return self.model(self.normalize(pixels), mode='tensor')
+
+
+class SegmentorLogits(NormalizedModel):
+    """Seg logits at input resolution (UPerNet and Mask2Former alike: the head's own predict)."""
+
+    def forward(self, pixels):
+        shape = pixels.shape[2:]
+        # The heads read the first image's meta only (one size per batch); one entry keeps the
+        # batch size out of Python, so that it stays dynamic.
+        metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape)]
+        return self.model.encode_decode(self.normalize(pixels), metas)
+
+
+class DetectorPredict(NormalizedModel):
+    """Normalisation, then the detector's predict path (rewritten by mmdeploy during export)."""
+
+    def forward(self, pixels, data_samples=None, mode='predict'):
+        return self.model(self.normalize(pixels), data_samples, mode=mode)
+
+
+def det_data_samples(batch, height, width):
+    from mmdet.structures import DetDataSample
+    shape = (height, width)
+    return [DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
+                                        batch_input_shape=shape, scale_factor=(1.0, 1.0)))
+            for _ in range(batch)]
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def export_dense(wrapper, pixels, out, output_name, dynamic, opset, exporter):
+    """Classifier or segmentor: torch.onnx.export with the DCNv3 translation."""
+    from ops_dcnv3.onnx import custom_translation_table
+    if exporter == 'dynamo':
+        dynamic_shapes = None
+        if dynamic:
+            dim = torch.export.Dim.DYNAMIC
+            dynamic_shapes = {'pixels': {0: dim, 2: dim, 3: dim}}
+        program = torch.onnx.export(wrapper, (pixels,), dynamo=True, opset_version=opset,
+                                    input_names=['input'], output_names=[output_name],
+                                    dynamic_shapes=dynamic_shapes, custom_translation_table=custom_translation_table())
+        return program.model_proto
+    import onnx
+    buffer = io.BytesIO()
+    dynamic_axes = None
+    if dynamic:
+        dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}, output_name: {0: 'batch'}}
+        if output_name == 'seg_logits':
+            dynamic_axes[output_name].update({2: 'height', 3: 'width'})
+    with torch.no_grad():
+        torch.onnx.export(wrapper, (pixels,), buffer, dynamo=False, opset_version=opset, input_names=['input'],
+                          output_names=[output_name], dynamic_axes=dynamic_axes)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def deploy_config(model, dynamic, opset):
+    """mmdeploy's onnxruntime deploy config for this detector (configs/deploy/)."""
+    from mmengine.config import Config
+    with_mask = getattr(model, 'with_mask', False)
+    name = f"{'instance-seg' if with_mask else 'detection'}_onnxruntime_{'dynamic' if dynamic else 'static'}.py"
+    cfg = Config.fromfile(osp.join(DEPLOY_CONFIGS, name))
+    cfg.onnx_config.opset_version = opset
+    return cfg
+
+
+def export_detector(cfg, model, pixels, opset, dynamic):
+    """Detector through mmdeploy's rewriters (post-processing and NMS in the graph)."""
+    import onnx
+    from mmdeploy.apis.onnx import export
+    from mmdeploy.codebase import import_codebase
+    from mmdeploy.utils import get_codebase, get_dynamic_axes, get_onnx_config
+    from mmdeploy_compat import mmdeploy_on_torch214
+
+    deploy_cfg = deploy_config(model, dynamic, opset)
+    import_codebase(get_codebase(deploy_cfg))  # registers mmdeploy's mmdet rewriters
+    onnx_cfg = get_onnx_config(deploy_cfg)
+    names = onnx_cfg['input_names'] + onnx_cfg['output_names']
+    samples = det_data_samples(pixels.shape[0], *pixels.shape[2:])
+    with tempfile.TemporaryDirectory() as tmp, mmdeploy_on_torch214():
+        prefix = osp.join(tmp, 'end2end')
+        export(DetectorPredict(model), pixels, prefix, backend=deploy_cfg.backend_config.type,
+               input_metas=dict(data_samples=samples, mode='predict'),
+               context_info=dict(deploy_cfg=deploy_cfg, cfg=deploy_cfg), input_names=onnx_cfg['input_names'],
+               output_names=onnx_cfg['output_names'], opset_version=opset,
+               dynamic_axes=get_dynamic_axes(deploy_cfg, names) if dynamic else None,
+               keep_initializers_as_inputs=False, optimize=False)
+        return onnx.load(prefix + '.onnx'), deploy_cfg
+
+
+def add_metadata(model_proto, task, model, cfg, dynamic):
+    mean, std, _ = preprocessor_constants(model)
+    meta = model.dataset_meta if getattr(model, 'dataset_meta', None) else {}
+    classes = meta.get('classes')
+    if classes is None:
+        classes = _dataset_classes(cfg)
+    pre = model.data_preprocessor
+    entries = {
+        'task': task,
+        'classes': json.dumps(list(classes) if classes else []),
+        'mean': json.dumps(mean.flatten().tolist()),
+        'std': json.dumps(std.flatten().tolist()),
+        'size_divisor': str(getattr(pre, 'pad_size_divisor', 1) or 1),
+        'dynamic': str(bool(dynamic)),
+        'input': 'float32 (N, 3, H, W) RGB pixels 0-255; pad with the mean colour',
+    }
+    for key, value in entries.items():
+        prop = model_proto.metadata_props.add()
+        prop.key, prop.value = f'internimage.{key}', value
+
+
+def _dataset_classes(cfg):
+    """Class names of the config's test dataset type, from its registry (no data needed)."""
+    try:
+        dataset = cfg.test_dataloader.dataset
+        scope = cfg.default_scope
+        registry = __import__(f'{scope}.registry', fromlist=['DATASETS']).DATASETS
+        dataset_cls = registry.get(dataset.type)
+        return dataset.get('metainfo', {}).get('classes') or dataset_cls.METAINFO.get('classes')
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+# --- ONNX Runtime and the comparison -----------------------------------------------------------
+
+def run_onnxruntime(model_proto, pixels, threads=None):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model_proto.SerializeToString(), options, providers=['CPUExecutionProvider'])
+    outputs = session.run(None, {session.get_inputs()[0].name: pixels.numpy()})
+    return {o.name: value for o, value in zip(session.get_outputs(), outputs)}
+
+
+def torch_detections(model, pixels):
+    """The PyTorch detector's own predictions on ``pixels``: per image (boxes, scores, labels)."""
+    with torch.no_grad():
+        samples = model.predict(Normalize(model)(pixels), det_data_samples(pixels.shape[0], *pixels.shape[2:]))
+    return [(s.pred_instances.bboxes.numpy(), s.pred_instances.scores.numpy(), s.pred_instances.labels.numpy())
+            for s in samples]
+
+
+def box_iou(a, b):
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=-1)  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
+
+
+def match_detections(ours, theirs, iou=0.9):
+    """Pairs (i, j) of detections with the same label and IoU >= ``iou``, greedily by IoU."""
+    (boxes_a, _, labels_a), (boxes_b, _, labels_b) = ours, theirs
+    if len(boxes_a) == 0 or len(boxes_b) == 0:
+        return []
+    overlap = box_iou(boxes_a, boxes_b) * (labels_a[:, None] == labels_b[None, :])
+    pairs = []
+    for flat in np.argsort(-overlap, axis=None):
+        i, j = np.unravel_index(flat, overlap.shape)
+        if overlap[i, j] < iou:
+            break
+        if all(i != p and j != q for p, q in pairs):
+            pairs.append((i, j))
+    return pairs
+
+
+def compare_detections(ort_outputs, reference):
+    """Largest box and score differences over the detections both keep, and how many those are."""
+    box_diff, score_diff, matched, counts = 0.0, 0.0, 0, []
+    for image, (ref_boxes, ref_scores, ref_labels) in enumerate(reference):
+        dets, labels = ort_outputs['dets'][image], ort_outputs['labels'][image]
+        keep = dets[:, 4] > 0
+        ours = (dets[keep, :4], dets[keep, 4], labels[keep])
+        pairs = match_detections(ours, (ref_boxes, ref_scores, ref_labels))
+        for i, j in pairs:
+            box_diff = max(box_diff, float(np.abs(ours[0][i] - ref_boxes[j]).max()))
+            score_diff = max(score_diff, float(abs(ours[1][i] - ref_scores[j])))
+        matched += len(pairs)
+        counts.append((int(keep.sum()), len(ref_boxes)))
+    return dict(box=box_diff, score=score_diff, matched=matched, counts=counts)
+
+
+def relative_difference(got, expected):
+    return float(np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-12))
+
+
+def sample_pixels(batch, height, width, image=None, seed=0):
+    """(N, 3, H, W) RGB pixels: an image file resized to (H, W), or a seeded smooth random image."""
+    if image is not None:
+        from PIL import Image
+        rgb = np.asarray(Image.open(image).convert('RGB').resize((width, height), Image.BILINEAR), np.float32)
+        one = torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None]
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        coarse = torch.rand(1, 3, max(height // 8, 1), max(width // 8, 1), generator=gen) * 255
+        one = nn.functional.interpolate(coarse, size=(height, width), mode='bilinear', align_corners=False)
+    return one.repeat(batch, 1, 1, 1)
+
+
+def export_model(cfg, model, task, pixels, dynamic=False, opset=MIN_OPSET, exporter='dynamo'):
+    """Export ``model``; returns the ModelProto (checked, metadata added)."""
+    import onnx
+    if opset < MIN_OPSET:
+        raise ValueError(f'--opset {opset}: DCNv3 exports as ONNX DeformConv, which needs opset >= {MIN_OPSET}')
+    if task == 'classification':
+        proto = export_dense(ClassifierLogits(model), pixels, None, 'logits', dynamic, opset, exporter)
+    elif task == 'segmentation':
+        proto = export_dense(SegmentorLogits(model), pixels, None, 'seg_logits', dynamic, opset, exporter)
+    else:
+        proto, _ = export_detector(cfg, model, pixels, opset, dynamic)
+    add_metadata(proto, task, model, cfg, dynamic)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def verify(model, task, proto, pixels):
+    """Run ``proto`` in ONNX Runtime and the model in PyTorch on ``pixels``: the differences."""
+    outputs = run_onnxruntime(proto, pixels)
+    model.eval()
+    if task == 'detection':
+        return compare_detections(outputs, torch_detections(model, pixels))
+    wrapper = ClassifierLogits(model) if task == 'classification' else SegmentorLogits(model)
+    name = 'logits' if task == 'classification' else 'seg_logits'
+    with torch.no_grad():
+        expected = wrapper(pixels).numpy()
+    return {name: relative_difference(outputs[name], expected),
+            f'{name}_abs': float(np.abs(outputs[name] - expected).max())}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', nargs='?')
+    parser.add_argument('--out', required=True, help='the .onnx file to write')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), default=None,
+                        help='sample input size (default 224 224, detectors 800 1344, segmentors 512 512)')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--dynamic', action='store_true', help='dynamic batch, height and width')
+    parser.add_argument('--opset', type=int, default=MIN_OPSET)
+    parser.add_argument('--exporter', choices=['dynamo', 'torchscript'], default='dynamo',
+                        help='torch exporter for classifiers and segmentors (detectors: mmdeploy, TorchScript)')
+    parser.add_argument('--image', help='an image for the sample input (default: a seeded random image)')
+    args = parser.parse_args()
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint'), (args.image, 'image')):
+        if path is not None and not osp.isfile(path) and '://' not in path:
+            sys.exit(f'{what} not found: {path}')
+    if args.opset < MIN_OPSET:
+        sys.exit(f'--opset {args.opset}: DCNv3 exports as ONNX DeformConv, which needs opset >= {MIN_OPSET}')
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+    cfg, model, task = load_model(args.config, args.checkpoint)
+    default_shape = {'classification': (224, 224), 'segmentation': (512, 512), 'detection': (800, 1344)}[task]
+    height, width = args.shape or default_shape
+    pixels = sample_pixels(args.batch, height, width, args.image)
+    proto = export_model(cfg, model, task, pixels, args.dynamic, args.opset, args.exporter)
+    import onnx
+    onnx.save(proto, args.out)
+    print(f'wrote {args.out} ({task}, opset {args.opset}, {"dynamic" if args.dynamic else "static"} shape)')
+    diffs = verify(model, task, proto, pixels)
+    if task == 'detection':
+        print(f"ONNX Runtime vs PyTorch: max box difference {diffs['box']:.3g} px, max score difference "
+              f"{diffs['score']:.3g} over {diffs['matched']} detections both keep "
+              f"(kept per image, ONNX / PyTorch: {diffs['counts']})")
+    else:
+        name = next(iter(diffs))
+        print(f'ONNX Runtime vs PyTorch: {name} max difference {diffs[name + "_abs"]:.3g} '
+              f'({diffs[name]:.3g} of the largest value)')
+
+
+if __name__ == '__main__':
+    main()
