@@ -90,7 +90,7 @@ def test_dense_model_static_and_dynamic(config, name, size, tmp_path):
 
 
 # The DINO config's path: another branch renames it (..._layer_wise_lr.py); switch here when merging.
-DINO = ROOT / 'configs/coco/dino_4scale_internimage_t_1x_coco.py'
+DINO = ROOT / 'configs/coco/dino_4scale_internimage_t_1x_coco_layer_wise_lr.py'
 MASK_RCNN = ROOT / 'configs/coco/mask_rcnn_internimage_t_fpn_1x_coco.py'
 
 
