@@ -6,7 +6,12 @@ process, one timed call of each in turn per round, so that load from other proce
 alike; the table gives the median and the best images/s over the rounds and InternImage-T's
 ratio to each other model (above 1: InternImage-T is faster).
 
+On a machine shared with other jobs, wall times swing with their load; ``--cpu-time`` times
+the process's CPU time instead, which other processes barely disturb (use it with ``--threads 1``:
+with more threads it also counts OpenMP's spin-waiting).
+
     python tools/benchmark_backbone.py --threads 2
+    python tools/benchmark_backbone.py --threads 1 --cpu-time --modes infer8 train8
     python tools/benchmark_backbone.py --threads 2 --compile --rounds 5
     python tools/benchmark_backbone.py --models internimage_t internimage_t_pytorch --modes infer8
 """
@@ -45,7 +50,8 @@ class Runner:
     def __init__(self, name, mode, compiled, size):
         batch, self.training = MODES[mode]
         torch.manual_seed(0)
-        model = build_model(name).train(self.training)
+        model = build_model(name)
+        model.train(self.training)  # (mmpretrain's ConvNeXt.train returns None)
         self.model = model
         self.fn = torch.compile(model) if compiled else model
         self.images = torch.randn(batch, 3, size, size)
@@ -71,12 +77,15 @@ def main():
     parser.add_argument('--rounds', type=int, default=7, help='timed calls per model and mode')
     parser.add_argument('--warmup', type=int, default=2, help='untimed calls first (compiled: after compiling)')
     parser.add_argument('--size', type=int, default=224)
+    parser.add_argument('--cpu-time', action='store_true', help='time CPU time of the process, not wall time')
     args = parser.parse_args()
+    clock = time.process_time if args.cpu_time else time.perf_counter
     if args.threads:
         torch.set_num_threads(args.threads)
     load = os.getloadavg()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, '
-          f'load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
+          f'load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; '
+          f'{"process CPU" if args.cpu_time else "wall"} time')
     variants = [False] + ([True] if args.compile else [])
     header = (f'{"mode":7} {"variant":8} {"model":34} | {"img/s med":>9} {"img/s max":>9} | '
               f'{"ratio med":>9} {"ratio best":>10}')
@@ -91,9 +100,9 @@ def main():
             samples = {name: [] for name in runners}
             for _ in range(args.rounds):
                 for name, runner in runners.items():
-                    start = time.perf_counter()
+                    start = clock()
                     runner.step()
-                    samples[name].append(time.perf_counter() - start)
+                    samples[name].append(clock() - start)
             first = args.models[0]
             for name, times in samples.items():
                 batch = runners[name].batch

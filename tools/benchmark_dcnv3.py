@@ -6,8 +6,13 @@ round), so load from other processes hits them alike; the table gives the median
 best time in milliseconds, the speed-up over the reference and the compiled backward's
 time over its forward.
 
+On a machine shared with other jobs, wall times swing with their load; ``--cpu-time`` times
+the process's CPU time instead, which other processes barely disturb. Use it with
+``--threads 1``: with more threads it also counts OpenMP's spin-waiting.
+
     python tools/benchmark_dcnv3.py                 # CPU (and CUDA when present)
     python tools/benchmark_dcnv3.py --device cpu --threads 2 --dtype bfloat16
+    python tools/benchmark_dcnv3.py --device cpu --threads 1 --cpu-time
 """
 import argparse
 import os
@@ -42,17 +47,17 @@ def reference(x, offset, mask, params):
     return dcnv3_core_pytorch(x, offset, mask, *params, 0)
 
 
-def timed(fn, device):
+def timed(fn, device, clock=time.perf_counter):
     if device == 'cuda':
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start = clock()
     fn()
     if device == 'cuda':
         torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1e3
+    return (clock() - start) * 1e3
 
 
-def bench(shape, device, dtype, repeat):
+def bench(shape, device, dtype, repeat, clock=time.perf_counter):
     """{(core, 'fwd' | 'bwd' | 'fwd+bwd'): [ms, ...]}, measured interleaved."""
     inputs, params = make_inputs(shape, device, dtype)
     grad = torch.randn_like(compiled(*inputs, params))
@@ -76,7 +81,7 @@ def bench(shape, device, dtype, repeat):
     samples = {key: [] for key in calls}
     for _ in range(repeat):
         for key, fn in calls.items():
-            samples[key].append(timed(fn, device))
+            samples[key].append(timed(fn, device, clock))
     return samples
 
 
@@ -87,6 +92,7 @@ def main():
     parser.add_argument('--dtype', default='float32', choices=['float32', 'float16', 'bfloat16', 'float64'])
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (default: torch default)')
     parser.add_argument('--repeat', type=int, default=20)
+    parser.add_argument('--cpu-time', action='store_true', help='time CPU time of the process, not wall time')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -94,9 +100,11 @@ def main():
     dtype = getattr(torch, args.dtype)
     load = os.getloadavg()
     print(f'ops_dcnv3 backends: {sorted(ops_dcnv3.backends())}; torch {torch.__version__}; '
-          f'{torch.get_num_threads()} CPU threads; {args.dtype}; load average {load[0]:.2f} {load[1]:.2f}')
+          f'{torch.get_num_threads()} CPU threads; {args.dtype}; load average {load[0]:.2f} {load[1]:.2f}; '
+          f'{"process CPU" if args.cpu_time else "wall"} time')
     print('ms as median/best of the interleaved rounds; x = reference time over compiled time; '
           'bwd/fwd = compiled backward over compiled forward')
+    clock = time.process_time if args.cpu_time else time.perf_counter
     header = (f'{"device":6} {"N,H,W,C,G":>15} | {"fwd ms":>13} {"x":>11} | {"bwd ms":>13} {"bwd/fwd":>9} | '
               f'{"fwd+bwd ms":>13} {"ref ms":>15} {"x":>11}')
     print(header)
@@ -106,7 +114,7 @@ def main():
             print(f'{device}: no compiled kernel in this build, skipped')
             continue
         for shape in SHAPES:
-            s = bench(shape, device, dtype, args.repeat)
+            s = bench(shape, device, dtype, args.repeat, clock)
             med = {key: statistics.median(v) for key, v in s.items()}
             best = {key: min(v) for key, v in s.items()}
 

@@ -205,7 +205,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
       task.buffer_offset = buffer_numel;
       buffer_numel += (task.row_end - task.row_begin) * row_numel;
     }
-    auto buffer = at::empty({std::max<int64_t>(buffer_numel, 1)}, input.options().dtype(at::toOpMathType(input.scalar_type())));
+    const auto acc_options = input.options().dtype(at::toOpMathType(input.scalar_type()));
+    auto buffer = at::empty({std::max<int64_t>(buffer_numel, 1)}, acc_options);
     acc_t* buffer_data = buffer.mutable_data_ptr<acc_t>();
 
     at::parallel_for(0, task_count, 1, [&](int64_t begin, int64_t end) {
