@@ -1,9 +1,11 @@
-"""The DCNv3 op variant taking mask logits (softmax fused into the CPU kernel), the layer's CPU
-path through it (one matmul for offset and mask), and the published group widths' kernels."""
+"""CPU fast paths: the DCNv3 op variant taking mask logits (softmax fused into the kernel), the
+layer's path through it (one matmul for offset and mask), the published group widths' kernels,
+and the backbone's inference path (oneDNN matmuls with bias, GELU and residual epilogues)."""
 import pytest
 import torch
 
 from ops_dcnv3.functions import DCNv3Function, dcnv3_core_pytorch, dcnv3_softmax_core, mask_softmax
+from internimage import InternImage
 from ops_dcnv3.modules import DCNv3, DCNv3_pytorch
 
 
@@ -115,3 +117,21 @@ def test_layer_cpu_path_is_one_matmul_and_the_fused_op(monkeypatch):
     names = ops_called(lambda: layer(x))
     assert 'ops_dcnv3::dcnv3_forward' in names and 'ops_dcnv3::dcnv3_softmax_forward' not in names
     torch.testing.assert_close(layer(x), published(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('flags', [dict(), dict(layer_scale=1.0, center_feature_scale=True)])
+def test_backbone_inference_path_matches_training_path(flags):
+    """Without dropout or drop path, training mode computes the same function the plain way."""
+    torch.manual_seed(0)
+    model = InternImage(channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8], drop_path_rate=0.0, **flags)
+    for p in model.parameters():
+        p.data.add_(torch.randn_like(p) * 0.1)
+    x = torch.randn(2, 3, 64, 48)
+    expected = model.train()(x)
+    with torch.no_grad():
+        names = ops_called(lambda: model.eval()(x))
+        got = model(x)
+    if not flags:
+        assert 'mkldnn::_linear_pointwise' in names and 'aten::addmm' not in names
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
