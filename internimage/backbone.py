@@ -13,7 +13,7 @@ from mmengine.model import BaseModule, constant_init, trunc_normal_init
 from torch import nn
 
 from ops_dcnv3 import modules as dcnv3_modules
-from ops_dcnv3.modules import build_act_layer, build_norm_layer
+from ops_dcnv3.modules import build_act_layer, build_norm_layer, linear
 
 from .checkpoint import load_backbone_checkpoint
 
@@ -55,8 +55,14 @@ class MLPLayer(nn.Module):
         self.fc2 = nn.Linear(hidden_features, in_features)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, x):
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+    def forward(self, x, residual=None):
+        """MLP(x), plus ``residual`` if given."""
+        if type(self.act) is nn.GELU and self.act.approximate == 'none' and not self.training:
+            # fc1 + GELU and fc2 + residual as matmuls with epilogues where possible (ops_dcnv3's linear).
+            hidden = linear(x, self.fc1.weight, self.fc1.bias, gelu=True)
+            return linear(hidden, self.fc2.weight, self.fc2.bias, residual=residual)
+        out = self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        return out if residual is None else residual + out
 
 
 class InternImageLayer(nn.Module):
@@ -95,6 +101,11 @@ class InternImageLayer(nn.Module):
         return self.drop_path(y if gamma is None else gamma * y)
 
     def _forward(self, x):
+        if not (self.training or self.post_norm or self.res_post_norm or self.layer_scale):
+            # Inference, pre-norm, no layer scale (drop path is the identity): each residual sum
+            # comes out of its branch's last matmul.
+            x = self.dcn(self.norm1(x), residual=x)
+            return self.mlp(self.norm2(x), residual=x)
         gamma1, gamma2 = (self.gamma1, self.gamma2) if self.layer_scale else (None, None)
         x = x + self._branch(x, self.norm1, self.dcn, getattr(self, 'res_post_norm1', None), gamma1)
         x = x + self._branch(x, self.norm2, self.mlp, getattr(self, 'res_post_norm2', None), gamma2)

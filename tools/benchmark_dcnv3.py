@@ -1,12 +1,21 @@
 """Benchmark the compiled DCNv3 core against the pure-PyTorch reference.
 
-Same inputs, same run: forward and forward+backward at the InternImage stage
-shapes, printed in milliseconds with the speed-up over the reference.
+Same inputs, same run: forward, backward and forward+backward at the InternImage stage
+shapes. The measurements of one shape run interleaved (one call of each in turn per
+round), so load from other processes hits them alike; the table gives the median and the
+best time in milliseconds, the speed-up over the reference and the compiled backward's
+time over its forward.
+
+On a machine shared with other jobs, wall times swing with their load; ``--cpu-time`` times
+the process's CPU time instead, which other processes barely disturb. Use it with
+``--threads 1``: with more threads it also counts OpenMP's spin-waiting.
 
     python tools/benchmark_dcnv3.py                 # CPU (and CUDA when present)
-    python tools/benchmark_dcnv3.py --device cpu --threads 2
+    python tools/benchmark_dcnv3.py --device cpu --threads 2 --dtype bfloat16
+    python tools/benchmark_dcnv3.py --device cpu --threads 1 --cpu-time
 """
 import argparse
+import os
 import statistics
 import time
 
@@ -38,36 +47,42 @@ def reference(x, offset, mask, params):
     return dcnv3_core_pytorch(x, offset, mask, *params, 0)
 
 
-def time_ms(fn, device, repeat):
-    """Median wall time of fn() in ms, after warm-up."""
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+def timed(fn, device, clock=time.perf_counter):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    start = clock()
+    fn()
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    return (clock() - start) * 1e3
 
 
-def bench(shape, device, dtype, repeat):
+def bench(shape, device, dtype, repeat, clock=time.perf_counter):
+    """{(core, 'fwd' | 'bwd' | 'fwd+bwd'): [ms, ...]}, measured interleaved."""
     inputs, params = make_inputs(shape, device, dtype)
     grad = torch.randn_like(compiled(*inputs, params))
-    row = {}
+    calls = {}
     for name, core in (('compiled', compiled), ('reference', reference)):
-        def forward():
+        def forward(core=core):
             with torch.no_grad():
                 core(*inputs, params)
 
-        def forward_backward():
-            out = core(*inputs, params)
-            torch.autograd.grad(out, inputs, grad)
-        row[name] = (time_ms(forward, device, repeat), time_ms(forward_backward, device, repeat))
-    return row
+        def forward_backward(core=core):
+            torch.autograd.grad(core(*inputs, params), inputs, grad)
+
+        graph = core(*inputs, params)  # kept for the backward-only calls
+
+        def backward(graph=graph):
+            torch.autograd.grad(graph, inputs, grad, retain_graph=True)
+        calls.update({(name, 'fwd'): forward, (name, 'bwd'): backward, (name, 'fwd+bwd'): forward_backward})
+    for fn in calls.values():  # warm-up
+        fn()
+        fn()
+    samples = {key: [] for key in calls}
+    for _ in range(repeat):
+        for key, fn in calls.items():
+            samples[key].append(timed(fn, device, clock))
+    return samples
 
 
 def main():
@@ -77,15 +92,21 @@ def main():
     parser.add_argument('--dtype', default='float32', choices=['float32', 'float16', 'bfloat16', 'float64'])
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (default: torch default)')
     parser.add_argument('--repeat', type=int, default=20)
+    parser.add_argument('--cpu-time', action='store_true', help='time CPU time of the process, not wall time')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = args.device or ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     dtype = getattr(torch, args.dtype)
+    load = os.getloadavg()
     print(f'ops_dcnv3 backends: {sorted(ops_dcnv3.backends())}; torch {torch.__version__}; '
-          f'{torch.get_num_threads()} CPU threads; {args.dtype}')
-    header = (f'{"device":6} {"N,H,W,C,G":>18} | {"fwd ms":>8} {"ref ms":>8} {"x":>6} | '
-              f'{"fwd+bwd ms":>10} {"ref ms":>8} {"x":>6}')
+          f'{torch.get_num_threads()} CPU threads; {args.dtype}; load average {load[0]:.2f} {load[1]:.2f}; '
+          f'{"process CPU" if args.cpu_time else "wall"} time')
+    print('ms as median/best of the interleaved rounds; x = reference time over compiled time; '
+          'bwd/fwd = compiled backward over compiled forward')
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    header = (f'{"device":6} {"N,H,W,C,G":>15} | {"fwd ms":>13} {"x":>11} | {"bwd ms":>13} {"bwd/fwd":>9} | '
+              f'{"fwd+bwd ms":>13} {"ref ms":>15} {"x":>11}')
     print(header)
     print('-' * len(header))
     for device in devices:
@@ -93,10 +114,19 @@ def main():
             print(f'{device}: no compiled kernel in this build, skipped')
             continue
         for shape in SHAPES:
-            row = bench(shape, device, dtype, args.repeat)
-            (cf, cfb), (rf, rfb) = row['compiled'], row['reference']
-            print(f'{device:6} {",".join(map(str, shape)):>18} | {cf:8.3f} {rf:8.3f} {rf / cf:6.1f} | '
-                  f'{cfb:10.3f} {rfb:8.3f} {rfb / cfb:6.1f}')
+            s = bench(shape, device, dtype, args.repeat, clock)
+            med = {key: statistics.median(v) for key, v in s.items()}
+            best = {key: min(v) for key, v in s.items()}
+
+            def pair(key, width=13):
+                return f'{med[key]:.2f}/{best[key]:.2f}'.rjust(width)
+
+            def ratio(num, den, width=11):
+                return f'{med[num] / med[den]:.1f}/{best[num] / best[den]:.1f}'.rjust(width)
+            c, r = 'compiled', 'reference'
+            print(f'{device:6} {",".join(map(str, shape)):>15} | {pair((c, "fwd"))} {ratio((r, "fwd"), (c, "fwd"))} | '
+                  f'{pair((c, "bwd"))} {ratio((c, "bwd"), (c, "fwd"), 9)} | {pair((c, "fwd+bwd"))} '
+                  f'{pair((r, "fwd+bwd"), 15)} {ratio((r, "fwd+bwd"), (c, "fwd+bwd"))}', flush=True)
 
 
 if __name__ == '__main__':

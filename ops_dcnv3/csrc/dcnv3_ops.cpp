@@ -1,7 +1,7 @@
-// Registers the DCNv3 operator with the PyTorch dispatcher (torch.library):
-// one schema, a CPU kernel here, a CUDA kernel when built with CUDA. Autograd,
+// Registers the DCNv3 operators with the PyTorch dispatcher (torch.library):
+// their schemas, CPU kernels here, CUDA kernels when built with CUDA. Autograd,
 // the fake (meta) implementation and autocast are registered from Python
-// (ops_dcnv3/_op.py), on top of these schemas.
+// (ops_dcnv3/_extension.py), on top of these schemas.
 #include <torch/library.h>
 #include <torch/extension.h>
 
@@ -61,10 +61,37 @@ namespace {
   make_geometry(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,    \
                 dilation_h, dilation_w, group, group_channels, offset_scale, remove_center)
 
+at::Tensor dense(const at::Tensor& t) { return t.contiguous(); }
+
+// The device kernels, behind one signature: (input, offset, mask, geometry[, grad_output]).
+#ifdef WITH_CUDA
+at::Tensor forward_cuda_dense(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                              const Geometry& g) {
+  return forward_cuda(input, dense(offset), dense(mask), g);
+}
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda_dense(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+    const Geometry& g) {
+  return backward_cuda(grad_output, input, dense(offset), dense(mask), g);
+}
+#endif
+
+template <bool kSoftmaxMask>
+at::Tensor forward_cpu_rows(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                            const Geometry& g) {
+  return forward_cpu(input, pixel_rows(offset), pixel_rows(mask), g, kSoftmaxMask);
+}
+template <bool kSoftmaxMask>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu_rows(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+    const Geometry& g) {
+  return backward_cpu(grad_output, input, pixel_rows(offset), pixel_rows(mask), g, kSoftmaxMask);
+}
+
 template <at::Tensor (*Kernel)(const at::Tensor&, const at::Tensor&, const at::Tensor&, const Geometry&)>
 at::Tensor forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask, DCNV3_ARGS) {
   const Geometry g = DCNV3_GEOMETRY(input, offset, mask);
-  return Kernel(input.contiguous(), offset.contiguous(), mask.contiguous(), g);
+  return Kernel(input.contiguous(), offset, mask, g);
 }
 
 template <std::tuple<at::Tensor, at::Tensor, at::Tensor> (*Kernel)(
@@ -75,8 +102,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   const Geometry g = DCNV3_GEOMETRY(input, offset, mask);
   TORCH_CHECK(grad_output.sizes() == at::IntArrayRef({g.batch, g.height_out, g.width_out, g.channels}),
               "dcnv3: grad_output has shape ", grad_output.sizes());
-  return Kernel(grad_output.contiguous().to(input.scalar_type()), input.contiguous(), offset.contiguous(),
-                mask.contiguous(), g);
+  return Kernel(grad_output.contiguous().to(input.scalar_type()), input.contiguous(), offset, mask, g);
 }
 
 }  // namespace
@@ -87,21 +113,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   "int dilation_h, int dilation_w, int group, int group_channels, float offset_scale, "   \
   "int remove_center"
 
+// dcnv3_softmax_*: the same operator with ``mask_logits`` in place of ``mask``: each
+// group's P weights are softmax(mask_logits) over the points, fused into the kernel's read
+// of the mask (the published layer computes the softmax as a separate op). CPU only.
 TORCH_LIBRARY(ops_dcnv3, m) {
   m.def("dcnv3_forward(Tensor input, Tensor offset, Tensor mask, " DCNV3_SCHEMA_ARGS ") -> Tensor");
   m.def("dcnv3_backward(Tensor grad_output, Tensor input, Tensor offset, Tensor mask, " DCNV3_SCHEMA_ARGS
         ") -> (Tensor, Tensor, Tensor)");
+  m.def("dcnv3_softmax_forward(Tensor input, Tensor offset, Tensor mask_logits, " DCNV3_SCHEMA_ARGS
+        ") -> Tensor");
+  m.def("dcnv3_softmax_backward(Tensor grad_output, Tensor input, Tensor offset, Tensor mask_logits, "
+        DCNV3_SCHEMA_ARGS ") -> (Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(ops_dcnv3, CPU, m) {
-  m.impl("dcnv3_forward", &dcnv3::forward<dcnv3::forward_cpu>);
-  m.impl("dcnv3_backward", &dcnv3::backward<dcnv3::backward_cpu>);
+  m.impl("dcnv3_forward", &dcnv3::forward<dcnv3::forward_cpu_rows<false>>);
+  m.impl("dcnv3_backward", &dcnv3::backward<dcnv3::backward_cpu_rows<false>>);
+  m.impl("dcnv3_softmax_forward", &dcnv3::forward<dcnv3::forward_cpu_rows<true>>);
+  m.impl("dcnv3_softmax_backward", &dcnv3::backward<dcnv3::backward_cpu_rows<true>>);
 }
 
 #ifdef WITH_CUDA
 TORCH_LIBRARY_IMPL(ops_dcnv3, CUDA, m) {
-  m.impl("dcnv3_forward", &dcnv3::forward<dcnv3::forward_cuda>);
-  m.impl("dcnv3_backward", &dcnv3::backward<dcnv3::backward_cuda>);
+  m.impl("dcnv3_forward", &dcnv3::forward<dcnv3::forward_cuda_dense>);
+  m.impl("dcnv3_backward", &dcnv3::backward<dcnv3::backward_cuda_dense>);
 }
 #endif
 

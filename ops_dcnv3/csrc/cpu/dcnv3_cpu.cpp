@@ -7,22 +7,28 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "../dcnv3.h"
 
 namespace dcnv3 {
 
-// The tensors one call works on (contiguous, channels-last).
+// The tensors one call works on (channels-last; contiguous but for offset and mask, whose
+// pixels are rows at offset_stride / mask_stride elements).
 template <typename scalar_t>
 struct Tensors {
   const scalar_t* input;
   const scalar_t* offset;
-  const scalar_t* mask;
+  const scalar_t* mask;         // the mask, or with softmax_mask its logits
   const scalar_t* grad_output;  // backward only
   scalar_t* output;             // forward only
-  scalar_t* grad_offset;        // backward only
-  scalar_t* grad_mask;          // backward only
+  scalar_t* grad_offset;        // backward only, contiguous
+  scalar_t* grad_mask;          // backward only, contiguous
+  int64_t offset_stride, mask_stride;
+  bool softmax_mask;
 };
 
 namespace cpu_baseline {
@@ -67,21 +73,34 @@ std::vector<acc_t> scaled_grid(const Geometry& g) {
 
 }  // namespace
 
+namespace {
+
+bool has_pixel_rows(const at::Tensor& t) {
+  return t.dim() == 4 && t.stride(3) == 1 && t.stride(2) >= t.size(3) && t.stride(1) == t.size(2) * t.stride(2) &&
+         t.stride(0) == t.size(1) * t.stride(1);
+}
+
+// Elements from one pixel to the next of a tensor pixel_rows returned.
+int64_t pixel_stride(const at::Tensor& t) { return has_pixel_rows(t) ? t.stride(2) : t.size(3); }
+
+}  // namespace
+
+at::Tensor pixel_rows(const at::Tensor& t) { return has_pixel_rows(t) ? t : t.contiguous(); }
+
 at::Tensor forward_cpu(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
-                       const Geometry& g) {
+                       const Geometry& g, bool softmax_mask) {
   auto output = at::empty({g.batch, g.height_out, g.width_out, g.channels}, input.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_forward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     Tensors<scalar_t> t{input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
-                                      mask.const_data_ptr<scalar_t>(), nullptr,
-                                      output.mutable_data_ptr<scalar_t>(), nullptr, nullptr};
+                        mask.const_data_ptr<scalar_t>(), nullptr, output.mutable_data_ptr<scalar_t>(),
+                        nullptr, nullptr, pixel_stride(offset), pixel_stride(mask), softmax_mask};
     const std::vector<acc_t> grid = scaled_grid<acc_t>(g);
     const bool avx2 = use_avx2();
     at::parallel_for(0, g.batch * g.height_out * g.width_out, pixel_grain(g), [&](int64_t begin, int64_t end) {
 #ifdef DCNV3_HAVE_AVX2
       if (avx2) {
-        cpu_avx2::forward_range<scalar_t>(t, g,
-                                          grid.data(), begin, end);
+        cpu_avx2::forward_range<scalar_t>(t, g, grid.data(), begin, end);
         return;
       }
 #endif
@@ -91,41 +110,148 @@ at::Tensor forward_cpu(const at::Tensor& input, const at::Tensor& offset, const 
   return output;
 }
 
-// Input gradients scatter to arbitrary pixels, so each thread accumulates into
-// a private buffer and the buffers are summed at the end: no data race, no
-// atomics, deterministic for a given thread count.
+namespace {
+
+// A backward task: output pixels [pixel_begin, pixel_end) and the input rows their samples
+// can reach, [row_begin, row_end) counted over the batch (row n * H_in + y).
+struct Task {
+  int64_t pixel_begin, pixel_end, row_begin, row_end, buffer_offset;
+};
+
+// The input rows a task's samples can reach, bounded from the extreme y offsets of its
+// pixels (positions are monotone in the offset, in any precision), plus a row of margin.
+template <typename scalar_t>
+void reachable_rows(const Tensors<scalar_t>& t, const Geometry& g, const at::opmath_type<scalar_t>* grid,
+                    Task& task) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t GP = g.group * g.points, HW = g.height_out * g.width_out;
+  acc_t lo = std::numeric_limits<acc_t>::infinity(), hi = -lo;  // NaN offsets sample nothing: skipped
+  for (int64_t pix = task.pixel_begin; pix < task.pixel_end; ++pix) {
+    const scalar_t* off = t.offset + pix * t.offset_stride;
+    for (int64_t q = 0; q < GP; ++q) {
+      const acc_t oy = acc_t(off[2 * q + 1]);
+      lo = oy < lo ? oy : lo;
+      hi = oy > hi ? oy : hi;
+    }
+  }
+  const int64_t first = task.pixel_begin, last = task.pixel_end - 1;
+  if (!(lo <= hi)) {  // every offset NaN: nothing is sampled
+    task.row_begin = task.row_end = (first / HW) * g.height_in;
+    return;
+  }
+  acc_t grid_lo = grid[1], grid_hi = grid[1];
+  for (int64_t k = 1; k < g.points; ++k) {
+    grid_lo = std::min(grid_lo, grid[2 * k + 1]);
+    grid_hi = std::max(grid_hi, grid[2 * k + 1]);
+  }
+  const acc_t scale = static_cast<acc_t>(g.offset_scale);
+  const acc_t shift_lo = std::min(lo * scale, hi * scale), shift_hi = std::max(lo * scale, hi * scale);
+  acc_t cx, cy_first, cy_last;
+  grid_centre<acc_t>(g, (first / g.width_out) % g.height_out, 0, cx, cy_first);
+  grid_centre<acc_t>(g, (last / g.width_out) % g.height_out, 0, cx, cy_last);
+  // Tap rows are floor(py) and floor(py) + 1; clamp in floating point, then convert.
+  double y_lo = std::floor(static_cast<double>(cy_first + grid_lo + shift_lo)) - 1;
+  double y_hi = std::floor(static_cast<double>(cy_last + grid_hi + shift_hi)) + 2;
+  if (std::isnan(y_lo) || std::isnan(y_hi)) y_lo = 0, y_hi = g.height_in - 1;  // e.g. inf x offset_scale 0
+  const auto clamp_row = [&](double y) {
+    return static_cast<int64_t>(std::min<double>(std::max<double>(y, 0), g.height_in - 1));
+  };
+  task.row_begin = (first / HW) * g.height_in + clamp_row(y_lo);
+  task.row_end = std::max(task.row_begin, (last / HW) * g.height_in + clamp_row(y_hi) + 1);
+}
+
+}  // namespace
+
+// Input gradients scatter to arbitrary pixels, so the output pixels are split into one task
+// per thread, each task accumulates into a private buffer covering the input rows its samples
+// can reach, and the buffers are summed row by row in task order at the end: no data race,
+// no atomics, deterministic for a given thread count, and (offsets being small) about one
+// input's worth of buffer in all rather than one per thread.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& offset,
-    const at::Tensor& mask, const Geometry& g) {
-  auto grad_offset = at::empty_like(offset);
-  auto grad_mask = at::empty_like(mask);
-  const int64_t buffer_count = std::max<int64_t>(1, at::get_num_threads());
-  auto buffers = at::zeros({buffer_count, g.batch, g.height_in, g.width_in, g.channels},
-                           input.options().dtype(at::toOpMathType(input.scalar_type())));
-  const int64_t input_numel = input.numel();
+    const at::Tensor& mask, const Geometry& g, bool softmax_mask) {
+  auto grad_input = at::empty_like(input);
+  auto grad_offset = at::empty(offset.sizes(), offset.options());
+  auto grad_mask = at::empty(mask.sizes(), mask.options());
+  const int64_t pixels = g.batch * g.height_out * g.width_out;
+  const int64_t task_count = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), pixels));
+  const int64_t row_numel = g.width_in * g.channels, rows = g.batch * g.height_in;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     Tensors<scalar_t> t{input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
-                                      mask.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
-                                      nullptr, grad_offset.mutable_data_ptr<scalar_t>(),
-                                      grad_mask.mutable_data_ptr<scalar_t>()};
+                        mask.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
+                        nullptr, grad_offset.mutable_data_ptr<scalar_t>(), grad_mask.mutable_data_ptr<scalar_t>(),
+                        pixel_stride(offset), pixel_stride(mask), softmax_mask};
     const std::vector<acc_t> grid = scaled_grid<acc_t>(g);
-    acc_t* buffer_data = buffers.mutable_data_ptr<acc_t>();
     const bool avx2 = use_avx2();
-    at::parallel_for(0, g.batch * g.height_out * g.width_out, pixel_grain(g), [&](int64_t begin, int64_t end) {
-      acc_t* grad_in = buffer_data + (at::get_thread_num() % buffer_count) * input_numel;
-#ifdef DCNV3_HAVE_AVX2
-      if (avx2) {
-        cpu_avx2::backward_range<scalar_t>(t, g,
-                                           grid.data(), grad_in, begin, end);
-        return;
+
+    std::vector<Task> tasks(task_count);
+    const int64_t chunk = (pixels + task_count - 1) / task_count;
+    for (int64_t i = 0; i < task_count; ++i) {
+      tasks[i].pixel_begin = std::min(pixels, i * chunk);
+      tasks[i].pixel_end = std::min(pixels, (i + 1) * chunk);
+    }
+    at::parallel_for(0, task_count, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        if (tasks[i].pixel_begin < tasks[i].pixel_end) {
+          reachable_rows<scalar_t>(t, g, grid.data(), tasks[i]);
+        } else {
+          tasks[i].row_begin = tasks[i].row_end = 0;
+        }
       }
+    });
+    int64_t buffer_numel = 0;
+    for (Task& task : tasks) {
+      task.buffer_offset = buffer_numel;
+      buffer_numel += (task.row_end - task.row_begin) * row_numel;
+    }
+    const auto acc_options = input.options().dtype(at::toOpMathType(input.scalar_type()));
+    auto buffer = at::empty({std::max<int64_t>(buffer_numel, 1)}, acc_options);
+    acc_t* buffer_data = buffer.mutable_data_ptr<acc_t>();
+
+    at::parallel_for(0, task_count, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const Task& task = tasks[i];
+        acc_t* grad_in = buffer_data + task.buffer_offset;
+        std::fill(grad_in, grad_in + (task.row_end - task.row_begin) * row_numel, acc_t(0));
+        const int64_t shift = task.row_begin * row_numel;
+#ifdef DCNV3_HAVE_AVX2
+        if (avx2) {
+          cpu_avx2::backward_range<scalar_t>(t, g, grid.data(), grad_in, shift, task.pixel_begin, task.pixel_end);
+          continue;
+        }
 #endif
-      cpu_baseline::backward_range<scalar_t>(t, g, grid.data(), grad_in, begin, end);
+        cpu_baseline::backward_range<scalar_t>(t, g, grid.data(), grad_in, shift, task.pixel_begin,
+                                               task.pixel_end);
+      }
+    });
+
+    // grad_input row r = the sum, in task order, of the buffers covering r (0 if none).
+    scalar_t* out = grad_input.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, rows, std::max<int64_t>(1, 32768 / row_numel), [&](int64_t begin, int64_t end) {
+      std::vector<acc_t> sum(row_numel);
+      for (int64_t r = begin; r < end; ++r) {
+        bool any = false;
+        for (const Task& task : tasks) {
+          if (r < task.row_begin || r >= task.row_end) continue;
+          const acc_t* src = buffer_data + task.buffer_offset + (r - task.row_begin) * row_numel;
+          if (!any) {
+            std::copy(src, src + row_numel, sum.data());
+          } else {
+            for (int64_t e = 0; e < row_numel; ++e) sum[e] += src[e];
+          }
+          any = true;
+        }
+        scalar_t* dst = out + r * row_numel;
+        if (!any) {
+          std::fill(dst, dst + row_numel, scalar_t(0));
+        } else {
+          for (int64_t e = 0; e < row_numel; ++e) dst[e] = scalar_t(sum[e]);
+        }
+      }
     });
   });
-  auto grad_input = buffer_count == 1 ? buffers[0] : buffers.sum(0);
-  return {grad_input.to(input.scalar_type()), grad_offset, grad_mask};
+  return {grad_input, grad_offset, grad_mask};
 }
 
 }  // namespace dcnv3

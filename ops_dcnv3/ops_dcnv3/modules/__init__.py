@@ -1,5 +1,5 @@
 from .dcnv3 import DCNv3, DCNv3_pytorch
-from .layers import build_act_layer, build_norm_layer, to_channels_first, to_channels_last
+from .layers import build_act_layer, build_norm_layer, linear, to_channels_first, to_channels_last
 
-__all__ = ['DCNv3', 'DCNv3_pytorch', 'build_act_layer', 'build_norm_layer',
+__all__ = ['DCNv3', 'DCNv3_pytorch', 'build_act_layer', 'build_norm_layer', 'linear',
            'to_channels_first', 'to_channels_last']

@@ -3,8 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..functions import DCNv3Function, dcnv3_core_pytorch
-from .layers import build_act_layer, build_norm_layer
+from ..functions import DCNv3Function, dcnv3_core_pytorch, dcnv3_softmax_core, mask_softmax
+from .layers import build_act_layer, build_norm_layer, linear
 
 
 class DCNv3(nn.Module):
@@ -63,27 +63,57 @@ class DCNv3(nn.Module):
                                    self.dilation, self.dilation, self.group, self.group_channels,
                                    self.offset_scale, 256, self.remove_center)
 
-    def forward(self, input):
-        """input (N, H, W, C) -> (N, H_out, W_out, C)."""
+    def sample(self, value, query):
+        """The core on ``value``, with offsets and mask projected from ``query``.
+
+        As published: two projections, the softmax, then :meth:`core`. On the CPU, one matmul
+        computes both projections (the parameters stay the published ``offset`` and ``mask``)
+        and the op applies the softmax as it reads the mask logits; same outputs.
+        """
+        if value.device.type != 'cpu':
+            return self.sample_as_published(value, query)
+        weight = torch.cat([self.offset.weight, self.mask.weight])
+        bias = torch.cat([self.offset.bias, self.mask.bias])
+        offset, mask_logits = linear(query, weight, bias).split(
+            [self.offset.out_features, self.mask.out_features], dim=-1)
+        k = self.kernel_size
+        return dcnv3_softmax_core(value, offset, mask_logits, k, k, self.stride, self.stride, self.pad, self.pad,
+                                  self.dilation, self.dilation, self.group, self.group_channels,
+                                  self.offset_scale, self.remove_center)
+
+    def project(self, layer, x, residual=None):
+        """``residual + layer(x)`` for the value and output projections (oneDNN for CPU inference,
+        see ``linear``)."""
+        return linear(x, layer.weight, layer.bias, residual=residual)
+
+    def sample_as_published(self, value, query):
+        offset, mask = self.offset(query), mask_softmax(self.mask(query), self.group).type(value.dtype)
+        return self.core(value, offset, mask)
+
+    def forward(self, input, residual=None):
+        """input (N, H, W, C) -> (N, H_out, W_out, C), plus ``residual`` if given (for a fused
+        residual connection: the sum comes out of the output projection's matmul on the CPU)."""
         if input.dim() != 4 or input.shape[-1] != self.channels:
             raise ValueError(f'DCNv3: expected input (N, H, W, {self.channels}), got {tuple(input.shape)}')
-        n, h, w, _ = input.shape
-        value = self.input_proj(input)
+        value = self.project(self.input_proj, input)
         query = self.dw_conv(input.permute(0, 3, 1, 2))  # channels-last after the norm
-        offset = self.offset(query)
-        mask = F.softmax(self.mask(query).reshape(n, h, w, self.group, -1), dim=-1)
-        mask = mask.reshape(n, h, w, -1).type(value.dtype)
-        out = self.core(value, offset, mask)
+        out = self.sample(value, query)
         if self.center_feature_scale:
             alpha = torch.sigmoid(F.linear(query, self.center_feature_scale_proj_weight,
                                            self.center_feature_scale_proj_bias))
             alpha = alpha.repeat_interleave(self.group_channels, dim=-1)  # (N, H, W, G) -> (N, H, W, C)
             out = out * (1 - alpha) + value * alpha
-        return self.output_proj(out)
+        return self.project(self.output_proj, out, residual)
 
 
 class DCNv3_pytorch(DCNv3):  # noqa: N801  (published name)
-    """DCNv3 on the pure-PyTorch reference core."""
+    """DCNv3 on the pure-PyTorch reference core, computed as published."""
+
+    def sample(self, value, query):
+        return self.sample_as_published(value, query)
+
+    def project(self, layer, x, residual=None):
+        return layer(x) if residual is None else residual + layer(x)
 
     def core(self, value, offset, mask):
         k = self.kernel_size
