@@ -199,3 +199,19 @@ def test_convert_checkpoint_writes_mmdet3_names(tmp_path):
     assert sorted(state) == sorted(model.state_dict())
     original = torch.load(source, weights_only=True)['state_dict']
     assert torch.equal(state['level_embed'], original['bbox_head.transformer.level_embeds'])
+
+
+def test_load_report_summarises_missing_unexpected_and_mismatched_keys(load_log):
+    name = 'upernet_internimage_t_512_160k_ade20k'
+    model = build_on_meta(name)
+    state = {key: torch.zeros(()).expand(shape) for key, shape in read_layout(LAYOUTS / f'{name}.txt')}
+    del state['decode_head.conv_seg.weight'], state['decode_head.conv_seg.bias']
+    state['decode_head.extra.weight'] = torch.zeros(1)
+    state['auxiliary_head.conv_seg.bias'] = torch.zeros(3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*copying from a non-meta parameter')
+        load_state_dict(model, state, strict=False)
+    line = [line for line in load_log if line.startswith('EncoderDecoder: loaded')][-1]
+    assert line == ('EncoderDecoder: loaded 764/767 tensors; missing: 2 [decode_head.conv_seg.weight, '
+                    'decode_head.conv_seg.bias]; unexpected: 1 [decode_head.extra.weight]; '
+                    'shape mismatch: auxiliary_head.conv_seg.bias (3,) vs (150,) (1)')

@@ -2,9 +2,11 @@
 # COCO-Stuff-164k Mask2Former-H: mIoU 62.5 (single scale) published, 1.31B parameters.
 # mmseg's Mask2FormerHead (with mmdet's pixel decoder and transformer layers) widened as published:
 # 1024 channels, 200 queries, 3 transformer feature levels, 6-layer MSDeformAttn pixel decoder (32 heads,
-# 4 points, FFN 4096, GN 32), 9 decoder layers (32 heads, FFN 4096); losses as stock. AdamW lr 1e-5,
-# layer-wise decay (50 layers, rate 0.95), gradient clipping 0.1, poly schedule with a 1500-iteration
-# warm-up, one image per GPU, whole inference at (3584, 896).
+# 4 points, FFN 4096, GN 32), 9 decoder layers (32 heads, FFN 4096); losses as stock; as the registered
+# PublishedMask2FormerHead (published checkpoints load as they are; class x mask at 1/4 resolution, then
+# resized, at test). AdamW lr 1e-5, layer-wise decay (50 layers, rate 0.95), gradient clipping 0.1, poly
+# decay from iteration 0 under a 1500-iteration linear warm-up (as mmcv 1), one image per GPU, whole
+# inference at (3584, 896) resized to a multiple of 32; validation every 2000 iterations.
 _base_ = [
     'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py', './_base_/ade20k_896_pipelines.py',
 ]
@@ -21,7 +23,8 @@ model = dict(
         level2_post_norm=True, level2_post_norm_block_ids=[5, 11, 17, 23, 29], center_feature_scale=True,
         out_indices=(0, 1, 2, 3), init_cfg=None),
     decode_head=dict(
-        type='PublishedMask2FormerHead', in_channels=[320, 640, 1280, 2560], feat_channels=1024, out_channels=1024, num_queries=200,
+        type='PublishedMask2FormerHead', in_channels=[320, 640, 1280, 2560], feat_channels=1024,
+        out_channels=1024, num_queries=200,
         pixel_decoder=dict(
             encoder=dict(layer_cfg=dict(
                 self_attn_cfg=dict(embed_dims=1024, num_heads=32, num_points=4),

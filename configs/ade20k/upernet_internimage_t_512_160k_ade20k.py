@@ -1,6 +1,7 @@
 # UPerNet with InternImage-T, ADE20K 512x512, 160k iterations: mIoU 47.9 (single scale) published, 59M.
 # AdamW lr 6e-5 (wd 0.05) for 16 images (8 GPUs x 2), layer-wise decay (30 layers, rate 1.0), poly
-# schedule (power 1.0, to 0) after a 1500-iteration linear warm-up; whole-image inference at (2048, 512);
+# decay (power 1.0, to 0) from iteration 0 under a 1500-iteration linear warm-up (as mmcv 1's poly policy
+# with warm-up); whole-image inference at (2048, 512) resized to a multiple of 32;
 # the backbone starts from the published ImageNet-1K weights.
 _base_ = ['mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py']
 custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)
