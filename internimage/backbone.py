@@ -247,7 +247,10 @@ class InternImage(BaseModule):
 
     def forward_levels(self, x):
         """All stages' outputs (channels-last, before downsampling)."""
-        x = self.pos_drop(self.patch_embed(x))
+        return self.levels_from_stem(self.pos_drop(self.patch_embed(x)))
+
+    def levels_from_stem(self, x):
+        """All stages' outputs (channels-last, before downsampling) from the stem's output ``x``."""
         outs = []
         for level in self.levels:
             out, x = level(x)

@@ -26,6 +26,13 @@ The mapping of names, all of it here:
 | ``DefaultFormatBundle``, ``Collect``, ``ImageToTensor``, ``ToMask`` | ``Pack*Inputs`` (Mask2Former makes its masks in the head) |
 | ``evaluation``, ``checkpoint_config``            | ``train_cfg.val_interval``, ``val_evaluator``, ``default_hooks.checkpoint`` |
 | ``ExpMomentumEMAHook(momentum)``                 | ``EMAHook(ema_type='ExpMomentumEMA', momentum)``           |
+| ``Resize(img_scale, multiscale_mode='range')``   | ``RandomResize(scale)``                                    |
+| ``MultiScaleFlipAug`` with ``img_ratios`` / flip | ``tta_pipeline``: ``TestTimeAug`` over the scales          |
+|   (multi-scale testing)                          |   (``img_scale`` x each ratio) and flips                   |
+| CB ``neck=[CBChannelMapper(...)]``               | ``neck=ChannelMapper(...)`` (CBDINO maps the lead's        |
+|                                                  |   features at test, both backbones' in training)           |
+| DINO-G ``ffn_cfgs=EfficientFFN(use_checkpoint)`` | ``EfficientFFNDINO(ffn_split, ffn_with_cp)``               |
+| DINO ``train_cfg.snip_cfg``                      | dropped: no published code reads it                        |
 
 Ours may add settings the published configs do not have (mmdet 3 / mmseg 1 defaults, our label
 checks); a published setting missing from ours is accepted only where it equals the default of the
@@ -61,7 +68,7 @@ def published_model(model):
                 cfg[stage] = without(cfg[stage], 'debug')
             elif isinstance(cfg.get(stage), list):
                 cfg[stage] = [without(c, 'debug') for c in cfg[stage]]
-    if model['type'] == 'DINO':
+    if model['type'] in ('DINO', 'CBDINO'):
         return published_dino(model)
     if model['type'] == 'EncoderDecoderMask2Former':
         return published_mask2former(model)
@@ -82,9 +89,18 @@ def published_dino(model):
         return dict(_class='FFN', feedforward_channels=layer['feedforward_channels'], ffn_drop=layer['ffn_dropout'])
 
     dn = head['dn_cfg']
+    detector = dict(type=model['type'])
+    if enc_layer.get('ffn_cfgs', {}).get('type') == 'EfficientFFN':  # the published G's FFN
+        ffn_cfg = enc_layer['ffn_cfgs']
+        detector = dict(type='EfficientFFNDINO', ffn_split=ffn_cfg.get('split', 4),
+                        ffn_with_cp=ffn_cfg.get('use_checkpoint', False))
+    neck = model['neck']
+    if isinstance(neck, list):  # CB: one CBChannelMapper (mapping the lead's features, cb_idx 1, at test)
+        (neck,) = neck
+        neck = dict(without(neck, 'cb_idx'), type='ChannelMapper')
     return dict(
-        type='DINO', num_queries=head['num_query'], as_two_stage=head['as_two_stage'],
-        with_box_refine=head['with_box_refine'], backbone=model['backbone'], neck=model['neck'],
+        **detector, num_queries=head['num_query'], as_two_stage=head['as_two_stage'],
+        with_box_refine=head['with_box_refine'], backbone=model['backbone'], neck=neck,
         encoder=dict(num_layers=encoder['num_layers'], layer_cfg=dict(
             self_attn_cfg=typed('MultiScaleDeformableAttention', enc_layer['attn_cfgs']), ffn_cfg=ffn(enc_layer))),
         decoder=dict(num_layers=decoder['num_layers'], return_intermediate=decoder['return_intermediate'],
@@ -92,7 +108,7 @@ def published_dino(model):
                                     cross_attn_cfg=typed('MultiScaleDeformableAttention', cross_attn),
                                     ffn_cfg=ffn(dec_layer))),
         positional_encoding=typed('SinePositionalEncoding', head['positional_encoding']),
-        bbox_head=dict(type='DINOHead', num_classes=head['num_classes'],
+        bbox_head=dict(type=head['type'], num_classes=head['num_classes'],
                        sync_cls_avg_factor=head['sync_cls_avg_factor'], loss_cls=head['loss_cls'],
                        loss_bbox=head['loss_bbox'], loss_iou=head['loss_iou']),
         dn_cfg=dict(label_noise_scale=dn['noise_scale']['label'], box_noise_scale=dn['noise_scale']['box'],
@@ -137,6 +153,8 @@ def published_transform(t):
     if kind == 'Resize' and 'ratio_range' in t:
         return [dict(type='RandomResize', scale=t['img_scale'], ratio_range=t['ratio_range'],
                      keep_ratio=t.get('keep_ratio', True))]
+    if kind == 'Resize' and t.get('multiscale_mode') == 'range':
+        return [dict(type='RandomResize', scale=t['img_scale'], keep_ratio=t['keep_ratio'])]
     if kind == 'Resize' and t.get('multiscale_mode') == 'value' and isinstance(t['img_scale'], list):
         return [dict(type='RandomChoiceResize', scales=t['img_scale'], keep_ratio=t['keep_ratio'])]
     if kind == 'Resize':
@@ -145,6 +163,8 @@ def published_transform(t):
         return [dict(type='RandomFlip', prob=t.get('flip_ratio', t.get('prob')))]
     if kind == 'AutoAugment':
         return [dict(type='RandomChoice', transforms=[published_pipeline(p) for p in t['policies']])]
+    if kind == 'MultiScaleFlipAug' and (t.get('flip') or t.get('img_ratios')):
+        return [published_test_time_augmentation(t)]
     if kind == 'MultiScaleFlipAug':
         assert not t.get('flip') and not isinstance(t['img_scale'], list), 'test-time augmentation'
         inner = []
@@ -159,6 +179,24 @@ def published_transform(t):
     return [dict(t)]
 
 
+def published_test_time_augmentation(t):
+    """mmseg 0's / mmdet 2's MultiScaleFlipAug as mmseg 1's / mmdet 3's TestTimeAug: one list of choices
+    per step, the resize over ``img_scale`` times each ratio (as mmseg 0 computes them), the flip with and
+    without (when ``flip``)."""
+    width, height = t['img_scale']
+    steps = []
+    for step in t['transforms']:
+        if step['type'] == 'Resize':
+            steps.append([dict(type='Resize', scale=(int(width * r), int(height * r)), keep_ratio=step['keep_ratio'])
+                          for r in t.get('img_ratios', [1.0])])
+        elif step['type'] == 'RandomFlip' and t.get('flip'):
+            direction = t.get('flip_direction', 'horizontal')
+            steps.append([dict(type='RandomFlip', prob=prob, direction=direction) for prob in (0.0, 1.0)])
+        elif step['type'] not in DROPPED_TRANSFORMS | {'RandomFlip'}:
+            steps.append(published_transform(step))
+    return dict(type='TestTimeAug', transforms=steps)
+
+
 def published_pipeline(pipeline):
     return [step for t in pipeline for step in published_transform(t)]
 
@@ -170,6 +208,8 @@ def our_pipeline(pipeline, test=False):
             continue  # mmdet 3 / mmseg 1 load test labels in the pipeline for the evaluator
         if t['type'] == 'RandomChoice':
             t = dict(t, transforms=[our_pipeline(p) for p in t['transforms']])
+        if t['type'] == 'TestTimeAug':
+            t = dict(t, transforms=[kept for kept in (our_pipeline(p, test) for p in t['transforms']) if kept])
         kept.append(dict(t))
     return kept
 
@@ -267,6 +307,8 @@ def our_settings(cfg, published):
         ema=[dict(type=h['ema_type'], momentum=h['momentum']) for h in cfg.get('custom_hooks', [])
              if h['type'] == 'EMAHook'],
         load_from=cfg.get('load_from'))
+    if any(t['type'] == 'TestTimeAug' for t in published['test_pipeline']):  # multi-scale testing
+        settings['test_pipeline'] = our_pipeline(cfg['tta_pipeline'], test=True)
     if 'filter_empty_gt' in published:
         settings['filter_empty_gt'] = train['dataset']['filter_cfg']['filter_empty_gt']
     if 'classwise' in published:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / 'configs' / 'ade20k').glob('*.py'))
 PUBLISHED_M = {'upernet_internimage_t': 59, 'upernet_internimage_s': 80, 'upernet_internimage_b': 128,
                'upernet_internimage_l': 256, 'upernet_internimage_xl': 368, 'upernet_internimage_h': 1120,
-               'mask2former_internimage_h': 1310}
+               'mask2former_internimage_h': 1310, 'upernet_internimage_g': 3112.68}  # G: params.tsv (none published)
 REDUCED_BACKBONE = dict(channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8], init_cfg=None)
 
 

@@ -30,6 +30,8 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='write visualised predictions under <work_dir>/<timestamp>/<show_dir>')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--tta', action='store_true',
+                        help='multi-scale / flip testing with the config\'s tta_model and tta_pipeline')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -49,6 +51,18 @@ def enable_visualization(cfg, scope, show_dir):
         hook.update(draw=True, test_out_dir=show_dir)
 
 
+# ---- test-time augmentation (--tta) --------------------------------------------------------------
+def enable_tta(cfg, config_path):
+    """mmdet's / mmseg's own test-time augmentation, as their tools/test.py --tta set it up: the config's
+    ``tta_model`` wraps its model, ``tta_pipeline`` replaces the test pipeline."""
+    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+    if missing:
+        sys.exit(f'--tta: {config_path} has no {" / ".join(missing)}')
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+# ---------------------------------------------------------------------------------------------------
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
@@ -56,6 +70,8 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
     scope = cfg.get('default_scope', 'mmengine')
+    if args.tta:
+        enable_tta(cfg, args.config)
     if args.show_dir:
         enable_visualization(cfg, scope, args.show_dir)
     if args.out:
