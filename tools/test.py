@@ -51,7 +51,6 @@ def enable_visualization(cfg, scope, show_dir):
         hook.update(draw=True, test_out_dir=show_dir)
 
 
-# ---- test-time augmentation (--tta) --------------------------------------------------------------
 def enable_tta(cfg, config_path):
     """mmdet's / mmseg's own test-time augmentation, as their tools/test.py --tta set it up: the config's
     ``tta_model`` wraps its model, ``tta_pipeline`` replaces the test pipeline."""
@@ -60,7 +59,6 @@ def enable_tta(cfg, config_path):
         sys.exit(f'--tta: {config_path} has no {" / ".join(missing)}')
     cfg.model = dict(**cfg.tta_model, module=cfg.model)
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-# ---------------------------------------------------------------------------------------------------
 
 
 def main(argv=None):
