@@ -9,22 +9,30 @@ optimizer-wrapper constructor usable from mmdet, mmseg and mmpretrain configs::
 
 Layer ids run from 0 (stem) through one per block to ``num_layers + 1`` (everything
 outside the backbone: necks and heads). A parameter of layer id ``i`` gets
-``lr = base_lr * layer_decay_rate ** (num_layers + 1 - i)``; the DCNv3 offset and
-mask projections are further scaled by ``offset_lr_scale``. Norms, biases,
+``lr = base_lr * layer_decay_rate ** (num_layers + 1 - i)``. Norms, biases,
 layer-scale gammas and other 1-d parameters get no weight decay.
+
+What ``offset_lr_scale`` scales, and a few placements, follow the published constructor
+of each task, so each plugin registers its own under the one name:
+- classification (mmpretrain): the backbone's DCNv3 offset and mask projections;
+- detection (mmdet): the deformable attentions' ``sampling_offsets`` (which also take no weight
+  decay) and any ``reference_points``; DINO's ``level_embed`` sits at layer 0; a stage's
+  ``post_norms.<j>`` share the layer of its block j;
+- segmentation (mmseg): as detection, but ``offset_lr_scale`` only inside the backbone, and
+  Mask2Former's query, class, mask and level embeddings sit at layer 0.
 """
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
 
-def layer_id_of(name, num_layers, depths):
+def layer_id_of(name, num_layers, depths, post_norms_by_block=False):
     """Layer id of a parameter named as in a model whose backbone is ``backbone``."""
     if name.startswith('backbone.patch_embed'):
         return 0
     if name.startswith('backbone.levels.'):
         parts = name.split('.')
         stage = int(parts[2])
-        if parts[3] == 'blocks':
+        if parts[3] == 'blocks' or (post_norms_by_block and parts[3] == 'post_norms'):
             return 1 + sum(depths[:stage]) + int(parts[4])
         # Stage norm, post-norms and downsampling sit on top of the stage's last block.
         return 1 + sum(depths[:min(stage + 1, 3)])
@@ -36,12 +44,27 @@ def takes_no_weight_decay(name, param):
     return param.ndim == 1 or leaf == 'bias' or 'norm' in name or leaf.startswith('gamma')
 
 
-def is_offset_or_mask(name):
-    return '.dcn.offset.' in name or '.dcn.mask.' in name
-
-
 class CustomLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
-    """mmengine optimizer-wrapper constructor with InternImage's layer-wise lr decay."""
+    """mmengine optimizer-wrapper constructor with InternImage's layer-wise lr decay, as the
+    published classification recipe applies it."""
+
+    # Besides the stem, parameters placed at layer 0 (name prefixes / substrings).
+    layer0_prefixes = ()
+    layer0_substrings = ()
+    # Besides 1-d parameters, biases, norms and gammas: substrings of names without weight decay.
+    no_decay_substrings = ()
+    post_norms_by_block = False
+
+    def scaled_by_offset_lr(self, name):
+        return '.dcn.offset.' in name or '.dcn.mask.' in name
+
+    def layer_id(self, name, num_layers, depths):
+        if name.startswith(self.layer0_prefixes) or any(part in name for part in self.layer0_substrings):
+            return 0
+        return layer_id_of(name, num_layers, depths, self.post_norms_by_block)
+
+    def no_weight_decay(self, name, param):
+        return takes_no_weight_decay(name, param) or any(part in name for part in self.no_decay_substrings)
 
     def add_params(self, params, module, **kwargs):
         cfg = self.paramwise_cfg
@@ -59,9 +82,9 @@ class CustomLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                 continue
             if name.startswith('module.'):  # wrapped for distributed training
                 name = name[len('module.'):]
-            layer_id = layer_id_of(name, num_layers, depths)
-            no_decay = takes_no_weight_decay(name, param)
-            offset = is_offset_or_mask(name)
+            layer_id = self.layer_id(name, num_layers, depths)
+            no_decay = self.no_weight_decay(name, param)
+            offset = self.scaled_by_offset_lr(name)
             lr_scale = decay_rate ** (num_layers - 1 - layer_id) * (offset_lr_scale if offset else 1.0)
             group_name = f'layer_{layer_id}_{"no_decay" if no_decay else "decay"}{"_offset" if offset else ""}'
             group = groups.setdefault(group_name, {
@@ -74,3 +97,25 @@ class CustomLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         print_log(f'CustomLayerDecayOptimizerConstructor: {len(groups)} parameter groups, '
                   f'layer decay {decay_rate} over {num_layers} layers, offset lr x{offset_lr_scale}',
                   logger='current')
+
+
+class DetectionLayerDecayOptimizerConstructor(CustomLayerDecayOptimizerConstructor):
+    """The rules of the published detection constructor (registered as CustomLayerDecayOptimizerConstructor
+    in mmdet's registry)."""
+    layer0_substrings = ('level_embed', )  # DINO's (the published name: level_embeds)
+    no_decay_substrings = ('sampling_offsets', )
+    post_norms_by_block = True
+
+    def scaled_by_offset_lr(self, name):
+        return 'sampling_offsets' in name or 'reference_points' in name
+
+
+class SegmentationLayerDecayOptimizerConstructor(DetectionLayerDecayOptimizerConstructor):
+    """The rules of the published segmentation constructor (registered as
+    CustomLayerDecayOptimizerConstructor in mmseg's registry)."""
+    layer0_prefixes = tuple(f'decode_head.{name}' for name in
+                            ('mask_embed', 'cls_embed', 'level_embed', 'query_embed', 'query_feat'))
+    layer0_substrings = ('level_embeds', )
+
+    def scaled_by_offset_lr(self, name):
+        return super().scaled_by_offset_lr(name) and 'backbone' in name

@@ -15,11 +15,14 @@ def _report_loading_into_models_with_internimage(parent, name, submodule):
         report_loading(parent)
 
 
-def register_into(models, optim_wrapper_constructors, extra_models=()):
-    """Register InternImage (and ``extra_models``) and the layer-decay constructor."""
+def register_into(models, optim_wrapper_constructors, extra_models=(),
+                  layer_decay=CustomLayerDecayOptimizerConstructor):
+    """Register InternImage (and ``extra_models``) and the task's layer-decay constructor, under
+    the name the configs use."""
     global _report_hook
     for module in (InternImage, *extra_models):
         models.register_module(module=module, force=True)
-    optim_wrapper_constructors.register_module(module=CustomLayerDecayOptimizerConstructor, force=True)
+    optim_wrapper_constructors.register_module(name='CustomLayerDecayOptimizerConstructor', module=layer_decay,
+                                               force=True)
     if _report_hook is None:
         _report_hook = register_module_module_registration_hook(_report_loading_into_models_with_internimage)

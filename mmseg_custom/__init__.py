@@ -1,10 +1,13 @@
-"""Registers InternImage, and the published Mask2Former head, into mmsegmentation's registries. Configs
-reach them with ``custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)``."""
+"""Registers InternImage, and the published Mask2Former head, into mmsegmentation's registries, with the
+published segmentation rules of layer-wise lr decay. Configs reach them with
+``custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)``."""
 from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
+from internimage.layer_decay import SegmentationLayerDecayOptimizerConstructor
 from internimage.registration import register_into
 
 from . import transforms  # noqa: F401  (registers CheckSegLabels)
 from .mask2former import PublishedMask2FormerHead
 
-register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS, extra_models=(PublishedMask2FormerHead,))
+register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS, extra_models=(PublishedMask2FormerHead,),
+              layer_decay=SegmentationLayerDecayOptimizerConstructor)

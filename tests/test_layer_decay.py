@@ -1,11 +1,14 @@
-"""CustomLayerDecayOptimizerConstructor: lr and weight decay per parameter."""
+"""CustomLayerDecayOptimizerConstructor: lr and weight decay per parameter, with the published rules of
+each task (classification, detection, segmentation) where they differ."""
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from torch import nn
 
-import mmdet_custom  # noqa: F401  (registers the constructor)
+import mmcls_custom  # noqa: F401  (each registers its task's constructor)
+import mmdet_custom  # noqa: F401
+import mmseg_custom  # noqa: F401
 from internimage import InternImage
 from internimage.layer_decay import layer_id_of
 
@@ -17,15 +20,21 @@ class Detector(nn.Module):
         super().__init__()
         self.backbone = InternImage(channels=16, depths=DEPTHS, groups=[1, 2, 4, 8], layer_scale=1.0)
         self.neck = nn.Conv2d(128, 8, 1)
+        # Names of head parameters the published det/seg constructors single out.
+        self.encoder = nn.Module()
+        self.encoder.sampling_offsets = nn.Linear(8, 4)
+        self.level_embed = nn.Parameter(torch.zeros(4, 8))
+        self.decode_head = nn.Module()
+        self.decode_head.query_embed = nn.Embedding(3, 8)
 
 
-def build(offset_lr_scale=1.0, rate=0.5):
+def build(offset_lr_scale=1.0, rate=0.5, scope='mmdet'):
     cfg = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05),
                constructor='CustomLayerDecayOptimizerConstructor',
                paramwise_cfg=dict(num_layers=5, layer_decay_rate=rate, depths=DEPTHS,
                                   offset_lr_scale=offset_lr_scale))
     model = Detector()
-    with DefaultScope.overwrite_default_scope('mmdet'):  # as the Runner of an mmdet config does
+    with DefaultScope.overwrite_default_scope(scope):  # as the Runner of a config of that scope does
         wrapper = build_optim_wrapper(model, cfg)
     by_name = {}
     for group in wrapper.optimizer.param_groups:
@@ -42,28 +51,41 @@ def test_layer_ids():
     assert layer_id_of('backbone.levels.3.blocks.0.mlp.fc1.weight', 7, DEPTHS) == 5
     assert layer_id_of('backbone.levels.3.norm.0.weight', 7, DEPTHS) == 5
     assert layer_id_of('neck.weight', 7, DEPTHS) == 6
+    # A stage's post-norms: on top of the stage (classification), or with their block (detection/segmentation).
+    assert layer_id_of('backbone.levels.2.post_norms.1.0.weight', 7, DEPTHS) == 5
+    assert layer_id_of('backbone.levels.2.post_norms.1.0.weight', 7, DEPTHS, post_norms_by_block=True) == 4
 
 
+@pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])
 @pytest.mark.parametrize('offset_lr_scale', [1.0, 0.1])
-def test_lr_and_weight_decay_per_parameter(offset_lr_scale):
-    model, groups = build(offset_lr_scale)
+def test_lr_and_weight_decay_per_parameter(offset_lr_scale, scope):
+    model, groups = build(offset_lr_scale, scope=scope)
     names = {n for n, p in model.named_parameters()}
     assert set(groups) == names  # every trainable parameter is in exactly one group
     # num_layers 5 + 2 = 7 layer ids; lr = 0.5 ** (6 - id).
+    dcn_scale = offset_lr_scale if scope == 'mmpretrain' else 1.0  # classification scales the DCNv3 offsets
     expected = {
         'backbone.patch_embed.conv1.weight': (0.5 ** 6, 0.05),
         'backbone.patch_embed.conv1.bias': (0.5 ** 6, 0.0),
         'backbone.levels.0.blocks.0.gamma1': (0.5 ** 5, 0.0),
         'backbone.levels.0.blocks.0.norm1.0.weight': (0.5 ** 5, 0.0),
         'backbone.levels.0.blocks.0.mlp.fc1.weight': (0.5 ** 5, 0.05),
-        'backbone.levels.0.blocks.0.dcn.offset.weight': (0.5 ** 5 * offset_lr_scale, 0.05),
-        'backbone.levels.0.blocks.0.dcn.mask.bias': (0.5 ** 5 * offset_lr_scale, 0.0),
+        'backbone.levels.0.blocks.0.dcn.offset.weight': (0.5 ** 5 * dcn_scale, 0.05),
+        'backbone.levels.0.blocks.0.dcn.mask.bias': (0.5 ** 5 * dcn_scale, 0.0),
         'backbone.levels.0.blocks.0.dcn.input_proj.weight': (0.5 ** 5, 0.05),
         'backbone.levels.0.downsample.conv.weight': (0.5 ** 4, 0.05),
         'backbone.levels.2.blocks.1.dcn.output_proj.weight': (0.5 ** 2, 0.05),
         'backbone.levels.3.blocks.0.mlp.fc2.weight': (0.5 ** 1, 0.05),
         'neck.weight': (1.0, 0.05),
         'neck.bias': (1.0, 0.0),
+        # Detection: deformable attention's sampling offsets scaled and without weight decay, DINO's level
+        # embedding at layer 0. Segmentation: the offset scale only inside the backbone, Mask2Former's
+        # embeddings at layer 0.
+        'encoder.sampling_offsets.weight': {'mmpretrain': (1.0, 0.05), 'mmdet': (offset_lr_scale, 0.0),
+                                            'mmseg': (1.0, 0.0)}[scope],
+        'level_embed': {'mmpretrain': (1.0, 0.05), 'mmdet': (0.5 ** 6, 0.05), 'mmseg': (1.0, 0.05)}[scope],
+        'decode_head.query_embed.weight': {'mmpretrain': (1.0, 0.05), 'mmdet': (1.0, 0.05),
+                                           'mmseg': (0.5 ** 6, 0.05)}[scope],
     }
     for name, (lr, wd) in expected.items():
         assert groups[name][0] == pytest.approx(lr), name

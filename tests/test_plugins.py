@@ -6,9 +6,14 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from internimage import CustomLayerDecayOptimizerConstructor, InternImage
+from internimage import InternImage
+from internimage.layer_decay import (CustomLayerDecayOptimizerConstructor, DetectionLayerDecayOptimizerConstructor,
+                                     SegmentationLayerDecayOptimizerConstructor)
 
-PLUGINS = [('mmdet_custom', 'mmdet'), ('mmseg_custom', 'mmseg'), ('mmcls_custom', 'mmpretrain')]
+# (plugin, package scope, the layer-decay constructor with that task's published rules)
+PLUGINS = [('mmdet_custom', 'mmdet', DetectionLayerDecayOptimizerConstructor),
+           ('mmseg_custom', 'mmseg', SegmentationLayerDecayOptimizerConstructor),
+           ('mmcls_custom', 'mmpretrain', CustomLayerDecayOptimizerConstructor)]
 # A backbone dict as the published detection configs write it.
 PUBLISHED_BACKBONE = dict(
     type='InternImage', core_op='DCNv3', channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8], mlp_ratio=4.,
@@ -17,13 +22,12 @@ PUBLISHED_BACKBONE = dict(
     center_feature_scale=False, remove_center=False, out_indices=(0, 1, 2, 3), frozen_stages=-1, init_cfg=None)
 
 
-@pytest.mark.parametrize('plugin,scope', PLUGINS)
-def test_registered_in_each_package(plugin, scope):
+@pytest.mark.parametrize('plugin,scope,layer_decay', PLUGINS)
+def test_registered_in_each_package(plugin, scope, layer_decay):
     importlib.import_module(plugin)
     registry = importlib.import_module(f'{scope}.registry')
     assert registry.MODELS.get('InternImage') is InternImage
-    assert registry.OPTIM_WRAPPER_CONSTRUCTORS.get('CustomLayerDecayOptimizerConstructor') \
-        is CustomLayerDecayOptimizerConstructor
+    assert registry.OPTIM_WRAPPER_CONSTRUCTORS.get('CustomLayerDecayOptimizerConstructor') is layer_decay
     with DefaultScope.overwrite_default_scope(scope):
         backbone = registry.MODELS.build(PUBLISHED_BACKBONE)
     assert isinstance(backbone, InternImage)
