@@ -154,8 +154,9 @@ def end_cpu_distributed_job():
 
 def run_safely(job):
     """Run ``job``; bad input ends the program with one message instead of a traceback: a checkpoint
-    that does not load (not a checkpoint, damaged, or carrying code), a missing file, an unknown type name, an empty dataset. A CPU
-    distributed job that succeeded ends through ``end_cpu_distributed_job``."""
+    that does not load (not a checkpoint, damaged, or carrying code), a missing file, an unknown type
+    name, an empty dataset. A CPU distributed job that succeeded ends through
+    ``end_cpu_distributed_job``."""
     try:
         result = job()
     except CheckpointError as error:

@@ -20,10 +20,9 @@ import os
 import os.path as osp
 import pickle
 import re
-
-import numpy as np
 from urllib.parse import urlparse
 
+import numpy as np
 import torch
 
 
@@ -108,8 +107,13 @@ def load_local_checked(filename, map_location=None):
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
+    return _load_explained(filename, map_location=map_location)
+
+
+def _load_explained(filename, **load_args):
+    """``torch.load`` (weights-only), raising ``CheckpointError`` with ``describe_load_failure``'s message."""
     try:
-        return torch.load(filename, map_location=map_location)
+        return torch.load(filename, **load_args)
     except CHECKPOINT_LOAD_ERRORS as error:
         raise CheckpointError(describe_load_failure(filename, error)) from error
 
@@ -132,10 +136,7 @@ def check_loadable(filename):
     allow_mmengine_checkpoints()
     with open(filename, 'rb') as f:
         zipped = f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
-    try:
-        torch.load(filename, map_location='cpu', mmap=zipped)
-    except CHECKPOINT_LOAD_ERRORS as error:
-        raise CheckpointError(describe_load_failure(filename, error)) from error
+    _load_explained(filename, map_location='cpu', mmap=zipped)
 
 
 def checkpoints_newest_first(work_dir):
