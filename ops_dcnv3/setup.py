@@ -58,7 +58,7 @@ def _want_cuda():
 
 
 def _extension():
-    sources = ['csrc/dcnv3_ops.cpp', 'csrc/cpu/dcnv3_cpu.cpp']
+    sources = ['csrc/dcnv3_ops.cpp', 'csrc/dcnv3_autograd.cpp', 'csrc/cpu/dcnv3_cpu.cpp']
     cxx_flags = ['-O3', '-std=c++20', '-fopenmp-simd']
     link_flags = []
     if sys.platform.startswith('linux'):

@@ -2,9 +2,9 @@
 
 The C++ library defines ``torch.ops.ops_dcnv3.dcnv3_forward`` / ``dcnv3_backward``
 with CPU (and optionally CUDA) kernels, and ``dcnv3_softmax_forward`` /
-``dcnv3_softmax_backward`` (the mask given as logits, softmax fused; CPU only). Here we add what torch.library lets
-Python provide: autograd, a fake (meta) implementation for torch.compile and
-export, and autocast casting. A missing extension is not fatal: callers fall
+``dcnv3_softmax_backward`` (the mask given as logits, softmax fused; CPU only), and
+registers their autograd (csrc/dcnv3_autograd.cpp). Here we add what Python provides
+better: a fake (meta) implementation for torch.compile and export, and autocast casting. A missing extension is not fatal: callers fall
 back to the reference with a warning (see ``functions.dcnv3_func``).
 """
 import torch
@@ -49,11 +49,6 @@ def _register():
     def backward_fake(grad_output, input, offset, mask, *params):
         return torch.empty_like(input), offset.new_empty(offset.shape), mask.new_empty(mask.shape)
 
-    def setup_context(ctx, inputs, output):
-        input, offset, mask, *params = inputs
-        ctx.save_for_backward(input, offset, mask)
-        ctx.params = params
-
     # Under autocast the three inputs arrive in different dtypes (softmax runs in
     # float32): run the kernel in the autocast dtype, which it accumulates in float.
     def autocast_kernel(forward_op, device_type):
@@ -64,16 +59,9 @@ def _register():
         return kernel
 
     for forward_name, backward_name in OPS.items():
-        forward_op, backward_op = getattr(ops, forward_name), getattr(ops, backward_name)
+        forward_op = getattr(ops, forward_name)
         torch.library.register_fake(f'ops_dcnv3::{forward_name}', forward_fake)
         torch.library.register_fake(f'ops_dcnv3::{backward_name}', backward_fake)
-
-        def backward(ctx, grad_output, backward_op=backward_op):
-            input, offset, mask = ctx.saved_tensors
-            grads = backward_op(grad_output, input, offset, mask, *ctx.params)
-            return (*grads, *([None] * len(ctx.params)))
-
-        torch.library.register_autograd(f'ops_dcnv3::{forward_name}', backward, setup_context=setup_context)
         library.impl(forward_name, autocast_kernel(forward_op, 'cpu'), 'AutocastCPU')
         library.impl(forward_name, autocast_kernel(forward_op, 'cuda'), 'AutocastCUDA')
     return library

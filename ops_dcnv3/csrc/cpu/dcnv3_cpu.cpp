@@ -7,12 +7,17 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "../dcnv3.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace dcnv3 {
 
@@ -33,7 +38,9 @@ struct Tensors {
 
 namespace cpu_baseline {
 #define DCNV3_CPU_TARGET
+#define DCNV3_CPU_AVX2 0
 #include "dcnv3_cpu_kernels.inc"
+#undef DCNV3_CPU_AVX2
 #undef DCNV3_CPU_TARGET
 }  // namespace cpu_baseline
 
@@ -41,7 +48,9 @@ namespace cpu_baseline {
 #define DCNV3_HAVE_AVX2 1
 namespace cpu_avx2 {
 #define DCNV3_CPU_TARGET __attribute__((target("avx2,fma")))
+#define DCNV3_CPU_AVX2 1
 #include "dcnv3_cpu_kernels.inc"
+#undef DCNV3_CPU_AVX2
 #undef DCNV3_CPU_TARGET
 }  // namespace cpu_avx2
 #endif
@@ -163,10 +172,12 @@ void reachable_rows(const Tensors<scalar_t>& t, const Geometry& g, const at::opm
 }  // namespace
 
 // Input gradients scatter to arbitrary pixels, so the output pixels are split into one task
-// per thread, each task accumulates into a private buffer covering the input rows its samples
-// can reach, and the buffers are summed row by row in task order at the end: no data race,
-// no atomics, deterministic for a given thread count, and (offsets being small) about one
-// input's worth of buffer in all rather than one per thread.
+// per thread, and each task accumulates into rows it owns, covering the input rows its
+// samples can reach: no data race, no atomics, deterministic for a given thread count. A row
+// reachable from one task only is the output's own row when the output is in the
+// accumulation type (float, double); rows that several tasks reach (a few at each task
+// boundary, offsets being small) and rows of lower-precision outputs go to private buffers,
+// summed row by row in task order at the end.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& offset,
     const at::Tensor& mask, const Geometry& g, bool softmax_mask) {
@@ -178,6 +189,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const int64_t row_numel = g.width_in * g.channels, rows = g.batch * g.height_in;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
+    constexpr bool kAccumulateInOutput = std::is_same_v<acc_t, scalar_t>;
     Tensors<scalar_t> t{input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
                         mask.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
                         nullptr, grad_offset.mutable_data_ptr<scalar_t>(), grad_mask.mutable_data_ptr<scalar_t>(),
@@ -200,41 +212,63 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
         }
       }
     });
+    // How many tasks reach each row; a row reached by one task alone can be the output's.
+    std::vector<int32_t> reach(rows, 0);
+    for (const Task& task : tasks) {
+      for (int64_t r = task.row_begin; r < task.row_end; ++r) ++reach[r];
+    }
+    const auto buffered = [&](int64_t r) { return !kAccumulateInOutput || reach[r] > 1; };
     int64_t buffer_numel = 0;
     for (Task& task : tasks) {
       task.buffer_offset = buffer_numel;
-      buffer_numel += (task.row_end - task.row_begin) * row_numel;
+      for (int64_t r = task.row_begin; r < task.row_end; ++r) buffer_numel += buffered(r) ? row_numel : 0;
     }
     const auto acc_options = input.options().dtype(at::toOpMathType(input.scalar_type()));
     auto buffer = at::empty({std::max<int64_t>(buffer_numel, 1)}, acc_options);
     acc_t* buffer_data = buffer.mutable_data_ptr<acc_t>();
+    scalar_t* out = grad_input.mutable_data_ptr<scalar_t>();
+    acc_t* const out_acc = reinterpret_cast<acc_t*>(out);  // used only when kAccumulateInOutput
 
+    // Each task's rows: grad_rows[task][r - row_begin], zeroed by the task before it accumulates.
+    std::vector<std::vector<acc_t*>> grad_rows(task_count);
+    for (int64_t i = 0; i < task_count; ++i) {
+      const Task& task = tasks[i];
+      acc_t* next = buffer_data + task.buffer_offset;
+      for (int64_t r = task.row_begin; r < task.row_end; ++r) {
+        if (buffered(r)) {
+          grad_rows[i].push_back(next);
+          next += row_numel;
+        } else {
+          grad_rows[i].push_back(out_acc + r * row_numel);
+        }
+      }
+    }
     at::parallel_for(0, task_count, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const Task& task = tasks[i];
-        acc_t* grad_in = buffer_data + task.buffer_offset;
-        std::fill(grad_in, grad_in + (task.row_end - task.row_begin) * row_numel, acc_t(0));
-        const int64_t shift = task.row_begin * row_numel;
+        for (acc_t* r : grad_rows[i]) std::fill(r, r + row_numel, acc_t(0));
 #ifdef DCNV3_HAVE_AVX2
         if (avx2) {
-          cpu_avx2::backward_range<scalar_t>(t, g, grid.data(), grad_in, shift, task.pixel_begin, task.pixel_end);
+          cpu_avx2::backward_range<scalar_t>(t, g, grid.data(), grad_rows[i].data(), task.row_begin,
+                                             task.pixel_begin, task.pixel_end);
           continue;
         }
 #endif
-        cpu_baseline::backward_range<scalar_t>(t, g, grid.data(), grad_in, shift, task.pixel_begin,
-                                               task.pixel_end);
+        cpu_baseline::backward_range<scalar_t>(t, g, grid.data(), grad_rows[i].data(), task.row_begin,
+                                               task.pixel_begin, task.pixel_end);
       }
     });
 
-    // grad_input row r = the sum, in task order, of the buffers covering r (0 if none).
-    scalar_t* out = grad_input.mutable_data_ptr<scalar_t>();
+    // The rows no task owned alone: the sum, in task order, of the buffers covering them (0 if none).
     at::parallel_for(0, rows, std::max<int64_t>(1, 32768 / row_numel), [&](int64_t begin, int64_t end) {
       std::vector<acc_t> sum(row_numel);
       for (int64_t r = begin; r < end; ++r) {
+        if (reach[r] > 0 && !buffered(r)) continue;
         bool any = false;
-        for (const Task& task : tasks) {
+        for (int64_t i = 0; i < task_count; ++i) {
+          const Task& task = tasks[i];
           if (r < task.row_begin || r >= task.row_end) continue;
-          const acc_t* src = buffer_data + task.buffer_offset + (r - task.row_begin) * row_numel;
+          const acc_t* src = grad_rows[i][r - task.row_begin];
           if (!any) {
             std::copy(src, src + row_numel, sum.data());
           } else {
