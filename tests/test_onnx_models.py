@@ -18,6 +18,12 @@ CLASSIFIER = ROOT / 'configs/imagenet/internimage_t_1k_224.py'
 UPERNET = ROOT / 'configs/ade20k/upernet_internimage_t_512_160k_ade20k.py'
 
 
+def load(config, cfg_options=None):
+    """The model with its initial weights, drawn from a seeded generator (init_weights uses torch's)."""
+    torch.manual_seed(0)
+    return load_model(str(config), cfg_options=cfg_options)
+
+
 def deform(model, seed=0):
     """Random offsets (several pixels) and non-uniform masks in every DCNv3 layer."""
     from ops_dcnv3.modules import DCNv3
@@ -72,7 +78,7 @@ def verify_dynamic(model, task, proto, pixels):
 
 
 def test_classifier_static_and_dynamic(tmp_path):
-    cfg, model, task = load_model(str(CLASSIFIER))
+    cfg, model, task = load(CLASSIFIER)
     deform(model)
     pixels = sample_pixels(1, 64, 64)
     static = export_model(cfg, model, task, pixels, dynamic=False)
@@ -123,7 +129,7 @@ MASK2FORMER = ROOT / 'configs/ade20k/mask2former_internimage_h_896_80k_cocostuff
 def test_segmentor_dynamic(config, options, size, deform_convs, tmp_path):
     """One dynamic export, checked at the sample and at another batch, height and width (UPerNet's
     pyramid pooling included; Mask2Former's deformable attention as the standard GridSample)."""
-    cfg, model, task = load_model(str(config), cfg_options=options)
+    cfg, model, task = load(config, options)
     deform(model)
     pixels = sample_pixels(1, *size)
     proto = export_model(cfg, model, task, pixels, dynamic=True)
@@ -163,10 +169,11 @@ def spread_scores(model, seed=0):
     return model
 
 
-@pytest.mark.parametrize('config,size,dynamic', [(MASK_RCNN, (128, 160), False), (DINO, (256, 256), True)],
-                         ids=['mask_rcnn-static', 'dino-dynamic'])
+@pytest.mark.parametrize('config,size,dynamic', [(MASK_RCNN, (128, 160), False), (MASK_RCNN, (128, 160), True),
+                                                 (DINO, (256, 256), True)],
+                         ids=['mask_rcnn-static', 'mask_rcnn-dynamic', 'dino-dynamic'])
 def test_detector(config, size, dynamic, tmp_path):
-    cfg, model, task = load_model(str(config))
+    cfg, model, task = load(config)
     spread_scores(deform(model))
     pixels = sample_pixels(1, *size)
     proto = export_model(cfg, model, task, pixels, dynamic=dynamic)

@@ -194,7 +194,7 @@ def export_detector(cfg, model, pixels, opset, dynamic):
 
     deploy_cfg = deploy_config(model, dynamic, opset)
     import_codebase(get_codebase(deploy_cfg))  # registers mmdeploy's mmdet rewriters
-    import cascade_rewriter  # noqa: F401 (registers the rewriter for class-specific Cascade heads)
+    import mmdeploy_rewriters  # noqa: F401 (registers the rewriters that keep to mmdet: RPN, Cascade)
     onnx_cfg = get_onnx_config(deploy_cfg)
     names = onnx_cfg['input_names'] + onnx_cfg['output_names']
     samples = det_data_samples(pixels.shape[0], *pixels.shape[2:])

@@ -1,0 +1,102 @@
+"""mmdeploy rewriters where mmdeploy 1.3.1's own differ from what mmdet computes (imported for their
+registration). Registered for the ONNX Runtime backend, they are chosen over mmdeploy's defaults.
+
+- Cascade R-CNN with class-specific box regression: mmdeploy's rewrite of
+  ``CascadeRoIHead.predict_bbox`` refines the RoIs between stages only for class-agnostic box heads
+  (it asserts ``reg_class_agnostic``); the published InternImage Cascade heads regress per class.
+  mmdet refines each RoI with the deltas of its highest-scoring foreground class
+  (``BBoxHead.regress_by_class``). The rewriter runs mmdeploy's rewrite with the intermediate
+  stages' box forward handing over those deltas, batched, as a class-agnostic head would; the last
+  stage keeps its per-class deltas for mmdeploy's ``predict_by_feat``.
+- RPN proposals: mmdeploy's ``RPNHead.predict_by_feat`` runs one NMS over all pyramid levels
+  together and drops proposals scoring under the deploy config's detection threshold (0.05); mmdet
+  runs the NMS within each level (``batched_nms`` by level) and keeps every proposal, only dropping
+  empty boxes. From other proposals, Cascade's refined boxes came out pixels apart from mmdet's.
+  The rewriter does mmdet's: the level is the NMS "class", so ONNX's multi-class
+  ``NonMaxSuppression`` suppresses within each level.
+"""
+import contextlib
+
+import torch
+from mmdeploy.codebase.mmdet.deploy import gather_topk
+from mmdeploy.codebase.mmdet.models.roi_heads.cascade_roi_head import cascade_roi_head__predict_bbox
+from mmdeploy.core import FUNCTION_REWRITER
+from mmdeploy.mmcv.ops import multiclass_nms
+
+
+def deltas_of_top_class(cls_score, bbox_pred, reg_dim):
+    """(R, reg_dim) deltas of each RoI's highest-scoring class (mmdet's background is the last)."""
+    labels = cls_score[:, :-1].argmax(dim=1)
+    index = (labels * reg_dim)[:, None] + torch.arange(reg_dim, device=labels.device)
+    return torch.gather(bbox_pred, 1, index)
+
+
+@contextlib.contextmanager
+def intermediate_stages_class_agnostic(roi_head):
+    """Within the context, the intermediate stages of ``roi_head`` look class-agnostic."""
+    specific = [stage for stage in range(roi_head.num_stages - 1)
+                if not roi_head.bbox_head[stage].reg_class_agnostic]
+    bbox_forward = roi_head._bbox_forward
+
+    def forward(stage, x, rois):
+        results = bbox_forward(stage, x, rois)
+        if stage in specific:
+            reg_dim = roi_head.bbox_head[stage].bbox_coder.encode_size
+            results['bbox_pred'] = deltas_of_top_class(results['cls_score'], results['bbox_pred'], reg_dim)
+        return results
+
+    roi_head._bbox_forward = forward
+    for stage in specific:
+        roi_head.bbox_head[stage].reg_class_agnostic = True
+    try:
+        yield
+    finally:
+        del roi_head._bbox_forward  # the class's method again
+        for stage in specific:
+            roi_head.bbox_head[stage].reg_class_agnostic = False
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    'mmdet.models.roi_heads.cascade_roi_head.CascadeRoIHead.predict_bbox', backend='onnxruntime')
+def cascade_roi_head__predict_bbox__class_specific(self, x, batch_img_metas, rpn_results_list, rcnn_test_cfg,
+                                                   rescale=False, **kwargs):
+    with intermediate_stages_class_agnostic(self):
+        return cascade_roi_head__predict_bbox(self, x, batch_img_metas, rpn_results_list, rcnn_test_cfg,
+                                              rescale, **kwargs)
+
+
+@FUNCTION_REWRITER.register_rewriter('mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat', backend='onnxruntime')
+def rpn_head__predict_by_feat__per_level_nms(self, cls_scores, bbox_preds, score_factors=None, batch_img_metas=None,
+                                             cfg=None, rescale=False, with_nms=True, **kwargs):
+    """(dets (B, K, 5), levels (B, K)): mmdet's proposals, batched."""
+    cfg = self.test_cfg if cfg is None else cfg
+    batch = cls_scores[0].shape[0]
+    num_levels = len(cls_scores)
+    priors = self.prior_generator.grid_priors([score.shape[-2:] for score in cls_scores], device=cls_scores[0].device)
+    nms_pre = cfg.get('nms_pre', -1)
+    boxes, level_scores = [], []
+    for level, (cls_score, bbox_pred, anchors) in enumerate(zip(cls_scores, bbox_preds, priors)):
+        cls_score = cls_score.permute(0, 2, 3, 1)
+        if self.use_sigmoid_cls:
+            scores = cls_score.reshape(batch, -1).sigmoid()
+        else:
+            scores = cls_score.reshape(batch, -1, 2).softmax(-1)[..., 0]
+        deltas = bbox_pred.permute(0, 2, 3, 1).reshape(batch, -1, self.bbox_coder.encode_size)
+        anchors = anchors.unsqueeze(0)
+        if nms_pre > 0:  # the level's best nms_pre (mmdeploy's topk rewrite caps k at the count)
+            _, top = scores.topk(nms_pre)
+            deltas, scores = gather_topk(deltas, scores, inds=top, batch_size=batch, is_batched=True)
+            anchors = gather_topk(anchors, inds=top, batch_size=batch, is_batched=False)
+        level_boxes = self.bbox_coder.decode(anchors, deltas, max_shape=batch_img_metas[0]['img_shape'])
+        if cfg.get('min_bbox_size', -1) >= 0:  # mmdet drops boxes not wider and taller than this
+            size = cfg.min_bbox_size
+            wide = (level_boxes[..., 2] - level_boxes[..., 0] > size) & (level_boxes[..., 3] - level_boxes[..., 1] > size)
+            scores = scores * wide.to(scores.dtype)
+        # One column per level: the score in the box's own level, 0 (never kept) in the others.
+        columns = (torch.arange(num_levels, device=scores.device) == level).to(scores.dtype)
+        boxes.append(level_boxes)
+        level_scores.append(scores.unsqueeze(-1) * columns)
+    max_per_img = cfg.max_per_img
+    return multiclass_nms(torch.cat(boxes, 1), torch.cat(level_scores, 1), max_per_img,
+                          nms_type=cfg.nms.get('type', 'nms'), iou_threshold=cfg.nms.iou_threshold,
+                          score_threshold=0.0, pre_top_k=-1, keep_top_k=max_per_img)
