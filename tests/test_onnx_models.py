@@ -169,15 +169,21 @@ def spread_scores(model, seed=0):
     return model
 
 
-@pytest.mark.parametrize('config,size,dynamic', [(MASK_RCNN, (128, 160), False), (MASK_RCNN, (128, 160), True),
-                                                 (DINO, (256, 256), True)],
-                         ids=['mask_rcnn-static', 'mask_rcnn-dynamic', 'dino-dynamic'])
-def test_detector(config, size, dynamic, tmp_path):
-    cfg, model, task = load(config)
+CASCADE = ROOT / 'configs/coco/cascade_internimage_l_fpn_1x_coco.py'
+# Cascade-L's class-specific box heads (3 stages) and mask head on a small backbone.
+SMALL_CASCADE = {**SMALL_BACKBONE, 'model.neck.in_channels': [16, 32, 64, 128]}
+
+
+@pytest.mark.parametrize('config,options,size,dynamic,deform_convs', [
+    (MASK_RCNN, None, (128, 160), False, 30), (MASK_RCNN, None, (128, 160), True, 30),
+    (CASCADE, SMALL_CASCADE, (128, 160), True, 5), (DINO, None, (256, 256), True, 30)],
+    ids=['mask_rcnn-static', 'mask_rcnn-dynamic', 'cascade-dynamic', 'dino-dynamic'])
+def test_detector(config, options, size, dynamic, deform_convs, tmp_path):
+    cfg, model, task = load(config, options)
     spread_scores(deform(model))
     pixels = sample_pixels(1, *size)
     proto = export_model(cfg, model, task, pixels, dynamic=dynamic)
-    check(proto)
+    check(proto, deform_convs)
     for diffs in verify_dynamic(model, task, proto, pixels) if dynamic else [verify(model, task, proto, pixels)]:
         print(diffs)
         (ours, theirs), = diffs['counts']

@@ -14,14 +14,20 @@ registration). Registered for the ONNX Runtime backend, they are chosen over mmd
   empty boxes. From other proposals, Cascade's refined boxes came out pixels apart from mmdet's.
   The rewriter does mmdet's: the level is the NMS "class", so ONNX's multi-class
   ``NonMaxSuppression`` suppresses within each level.
+- Second-stage detections with class-specific box heads (Mask R-CNN, Cascade): mmdeploy's
+  ``BBoxHead.predict_by_feat`` gives all of a RoI's detections the box regressed for its top class;
+  mmdet gives each class its own box. The rewriter hands the NMS one row per (RoI, class), the
+  class's box with only that class's score, as mmdet's ``multiclass_nms`` does.
 """
 import contextlib
 
 import torch
-from mmdeploy.codebase.mmdet.deploy import gather_topk
+import torch.nn.functional as F
+from mmdeploy.codebase.mmdet.deploy import gather_topk, get_post_processing_params
 from mmdeploy.codebase.mmdet.models.roi_heads.cascade_roi_head import cascade_roi_head__predict_bbox
 from mmdeploy.core import FUNCTION_REWRITER
 from mmdeploy.mmcv.ops import multiclass_nms
+from mmdet.structures.bbox import get_box_tensor
 
 
 def deltas_of_top_class(cls_score, bbox_pred, reg_dim):
@@ -100,3 +106,26 @@ def rpn_head__predict_by_feat__per_level_nms(self, cls_scores, bbox_preds, score
     return multiclass_nms(torch.cat(boxes, 1), torch.cat(level_scores, 1), max_per_img,
                           nms_type=cfg.nms.get('type', 'nms'), iou_threshold=cfg.nms.iou_threshold,
                           score_threshold=0.0, pre_top_k=-1, keep_top_k=max_per_img)
+
+
+@FUNCTION_REWRITER.register_rewriter('mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat',
+                                     backend='onnxruntime')
+def bbox_head__predict_by_feat__per_class_boxes(self, rois, cls_scores, bbox_preds, batch_img_metas, rcnn_test_cfg,
+                                                rescale=False):
+    """(dets (B, K, 5), labels (B, K)) of the RoIs (B, N, 5), each class's detection with its own box."""
+    if bbox_preds is None:
+        raise NotImplementedError(f'{type(self).__name__}: ONNX export needs a box head with regression')
+    post_params = get_post_processing_params(FUNCTION_REWRITER.get_context().cfg)
+    scores = self.loss_cls.get_activation(cls_scores) if self.custom_cls_channels else F.softmax(cls_scores, -1)
+    scores = scores[..., :self.num_classes]
+    boxes = get_box_tensor(self.bbox_coder.decode(rois[..., 1:], bbox_preds, max_shape=batch_img_metas[0]['img_shape']))
+    if not self.reg_class_agnostic:  # (B, N, C*4) boxes -> (B, N*C) rows, one class scored in each
+        batch, num_rois, classes = scores.shape
+        boxes = boxes.reshape(batch, num_rois * classes, -1)
+        one_class = torch.eye(classes, dtype=scores.dtype, device=scores.device)
+        scores = (scores.unsqueeze(-1) * one_class).reshape(batch, num_rois * classes, classes)
+    nms = rcnn_test_cfg.nms
+    return multiclass_nms(boxes, scores, post_params.max_output_boxes_per_class, nms_type=nms.get('type', 'nms'),
+                          iou_threshold=nms.get('iou_threshold', post_params.iou_threshold),
+                          score_threshold=rcnn_test_cfg.get('score_thr', post_params.score_threshold),
+                          pre_top_k=-1, keep_top_k=rcnn_test_cfg.get('max_per_img', post_params.keep_top_k))
