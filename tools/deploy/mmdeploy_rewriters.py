@@ -7,7 +7,7 @@ registration). Registered for the ONNX Runtime backend, they are chosen over mmd
   mmdet refines each RoI with the deltas of its highest-scoring foreground class
   (``BBoxHead.regress_by_class``). The rewriter runs mmdeploy's rewrite with the intermediate
   stages' box forward handing over those deltas, batched, as a class-agnostic head would; the last
-  stage keeps its per-class deltas for mmdeploy's ``predict_by_feat``.
+  stage keeps its per-class deltas for the box head's ``predict_by_feat`` (the third rewriter).
 - RPN proposals: mmdeploy's ``RPNHead.predict_by_feat`` runs one NMS over all pyramid levels
   together and drops proposals scoring under the deploy config's detection threshold (0.05); mmdet
   runs the NMS within each level (``batched_nms`` by level) and keeps every proposal, only dropping
@@ -75,6 +75,8 @@ def cascade_roi_head__predict_bbox__class_specific(self, x, batch_img_metas, rpn
 def rpn_head__predict_by_feat__per_level_nms(self, cls_scores, bbox_preds, score_factors=None, batch_img_metas=None,
                                              cfg=None, rescale=False, with_nms=True, **kwargs):
     """(dets (B, K, 5), levels (B, K)): mmdet's proposals, batched."""
+    if not with_nms:
+        raise ValueError('RPNHead.predict_by_feat: proposals need the NMS (with_nms=True), as in mmdet')
     cfg = self.test_cfg if cfg is None else cfg
     batch = cls_scores[0].shape[0]
     num_levels = len(cls_scores)
@@ -95,9 +97,9 @@ def rpn_head__predict_by_feat__per_level_nms(self, cls_scores, bbox_preds, score
             anchors = gather_topk(anchors, inds=top, batch_size=batch, is_batched=False)
         level_boxes = self.bbox_coder.decode(anchors, deltas, max_shape=batch_img_metas[0]['img_shape'])
         if cfg.get('min_bbox_size', -1) >= 0:  # mmdet drops boxes not wider and taller than this
-            size = cfg.min_bbox_size
-            wide = (level_boxes[..., 2] - level_boxes[..., 0] > size) & (level_boxes[..., 3] - level_boxes[..., 1] > size)
-            scores = scores * wide.to(scores.dtype)
+            width = level_boxes[..., 2] - level_boxes[..., 0]
+            height = level_boxes[..., 3] - level_boxes[..., 1]
+            scores = scores * ((width > cfg.min_bbox_size) & (height > cfg.min_bbox_size)).to(scores.dtype)
         # One column per level: the score in the box's own level, 0 (never kept) in the others.
         columns = (torch.arange(num_levels, device=scores.device) == level).to(scores.dtype)
         boxes.append(level_boxes)
