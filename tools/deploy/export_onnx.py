@@ -399,7 +399,10 @@ def main():
     default_shape = {'classification': (224, 224), 'segmentation': (512, 512), 'detection': (800, 1344)}[task]
     height, width = args.shape or default_shape
     pixels = sample_pixels(args.batch, height, width, args.image)
-    proto = export_model(cfg, model, task, pixels, args.dynamic, args.opset, args.exporter)
+    try:
+        proto = export_model(cfg, model, task, pixels, args.dynamic, args.opset, args.exporter)
+    except ValueError as error:  # a model / exporter combination that cannot work, explained
+        sys.exit(f'{args.config}: {error}')
     import onnx
     onnx.save(proto, args.out)
     print(f'wrote {args.out} ({task}, opset {args.opset}, {"dynamic" if args.dynamic else "static"} shape)')
