@@ -12,10 +12,16 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools' / 'deploy'))
-from export_onnx import export_model, load_model, sample_pixels, verify  # noqa: E402
+from export_onnx import export_model, load_model, sample_pixels, second_shape, verify  # noqa: E402
 
 CLASSIFIER = ROOT / 'configs/imagenet/internimage_t_1k_224.py'
 UPERNET = ROOT / 'configs/ade20k/upernet_internimage_t_512_160k_ade20k.py'
+
+
+def load(config, cfg_options=None):
+    """The model with its initial weights, drawn from a seeded generator (init_weights uses torch's)."""
+    torch.manual_seed(0)
+    return load_model(str(config), cfg_options=cfg_options)
 
 
 def deform(model, seed=0):
@@ -54,39 +60,84 @@ def run_onnx_infer(proto, tmp_path, size):
     return result.stdout
 
 
-def check(proto):
+def check(proto, deform_convs=30):
+    """Full ONNX check, standard ops only, one DeformConv per DCNv3 block (InternImage-T: 30)."""
     onnx.checker.check_model(proto, full_check=True)
     assert {n.domain for n in proto.graph.node} <= {'', 'ai.onnx'}
-    assert sum(n.op_type == 'DeformConv' for n in proto.graph.node) == 30  # InternImage-T's 30 blocks
+    assert sum(n.op_type == 'DeformConv' for n in proto.graph.node) == deform_convs
 
 
-@pytest.mark.parametrize('config,name,size', [(CLASSIFIER, 'logits', (64, 64)), (UPERNET, 'seg_logits', (64, 96))],
-                         ids=['classifier', 'upernet'])
-def test_dense_model_static_and_dynamic(config, name, size, tmp_path):
-    cfg, model, task = load_model(str(config))
+def verify_dynamic(model, task, proto, pixels):
+    """A dynamic file on the export sample and on a second input of another height and width (and,
+    for classifiers and segmentors, another batch): the differences on each."""
+    batch, _, height, width = pixels.shape
+    other = sample_pixels(*second_shape(task, batch, height, width), seed=1)
+    assert other.shape[0] != batch or task == 'detection'
+    assert other.shape[2] != height and other.shape[3] != width
+    return [verify(model, task, proto, pixels), verify(model, task, proto, other)]
+
+
+def test_classifier_static_and_dynamic(tmp_path):
+    cfg, model, task = load(CLASSIFIER)
     deform(model)
-    pixels = sample_pixels(1, *size)
+    pixels = sample_pixels(1, 64, 64)
     static = export_model(cfg, model, task, pixels, dynamic=False)
     check(static)
     static_diff = verify(model, task, static, pixels)
     print('static', static_diff)  # the figures, shown with pytest -rA
-    assert static_diff[name] <= 1e-4
-    assert 'top-1' in run_onnx_infer(static, tmp_path, size) or task == 'segmentation'
+    assert static_diff['logits'] <= 1e-4
+    assert 'top-1' in run_onnx_infer(static, tmp_path, (64, 64))
     dynamic = export_model(cfg, model, task, pixels, dynamic=True)
     check(dynamic)
-    # Another batch (and, for the classifier, another size) through the same file. UPerNet's pyramid
-    # pooling (adaptive pooling) is exported for the sample's feature size: its height and width stay fixed.
-    other_size = (size[0] + 32, size[1] - 32) if task == 'classification' else size
-    other = sample_pixels(2, *other_size, seed=1)
-    dynamic_diff = verify(model, task, dynamic, other)
-    print('dynamic', dynamic_diff)
-    assert dynamic_diff[name] <= 1e-4
+    for diff in verify_dynamic(model, task, dynamic, pixels):
+        print('dynamic', diff)
+        assert diff['logits'] <= 1e-4
     # The deformation matters: the file (deformed weights) no longer matches the model without it.
     with torch.no_grad():
         for module in model.modules():
             if hasattr(module, 'offset_scale') and hasattr(module, 'offset'):
                 module.offset.bias.zero_()
-    assert verify(model, task, static, pixels)[name] > 1e-3
+    assert verify(model, task, static, pixels)['logits'] > 1e-3
+
+
+SMALL_BACKBONE = {'model.backbone.channels': 16, 'model.backbone.depths': [1, 1, 2, 1],
+                  'model.backbone.groups': [1, 2, 4, 8]}
+# Mask2Former-H's backbone flags and head layout, at mmseg's stock Mask2Former widths (256 channels,
+# 8 heads, FFN 1024) on a small backbone: what is exported is the same, at a test's cost.
+SMALL_MASK2FORMER = {
+    **SMALL_BACKBONE, 'model.backbone.level2_post_norm_block_ids': [1],
+    'model.decode_head.in_channels': [16, 32, 64, 128], 'model.decode_head.feat_channels': 256,
+    'model.decode_head.out_channels': 256, 'model.decode_head.num_queries': 100,
+    'model.decode_head.pixel_decoder.encoder.layer_cfg.self_attn_cfg.embed_dims': 256,
+    'model.decode_head.pixel_decoder.encoder.layer_cfg.self_attn_cfg.num_heads': 8,
+    'model.decode_head.pixel_decoder.encoder.layer_cfg.ffn_cfg.embed_dims': 256,
+    'model.decode_head.pixel_decoder.encoder.layer_cfg.ffn_cfg.feedforward_channels': 1024,
+    'model.decode_head.pixel_decoder.positional_encoding.num_feats': 128,
+    'model.decode_head.positional_encoding.num_feats': 128,
+    'model.decode_head.transformer_decoder.layer_cfg.self_attn_cfg.embed_dims': 256,
+    'model.decode_head.transformer_decoder.layer_cfg.self_attn_cfg.num_heads': 8,
+    'model.decode_head.transformer_decoder.layer_cfg.cross_attn_cfg.embed_dims': 256,
+    'model.decode_head.transformer_decoder.layer_cfg.cross_attn_cfg.num_heads': 8,
+    'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.embed_dims': 256,
+    'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.feedforward_channels': 1024}
+MASK2FORMER = ROOT / 'configs/ade20k/mask2former_internimage_h_896_80k_cocostuff2ade20k_ss.py'
+
+
+@pytest.mark.parametrize('config,options,size,deform_convs', [(UPERNET, None, (64, 96), 30),
+                                                               (MASK2FORMER, SMALL_MASK2FORMER, (64, 64), 5)],
+                         ids=['upernet', 'mask2former'])
+def test_segmentor_dynamic(config, options, size, deform_convs, tmp_path):
+    """One dynamic export, checked at the sample and at another batch, height and width (UPerNet's
+    pyramid pooling included; Mask2Former's deformable attention as the standard GridSample)."""
+    cfg, model, task = load(config, options)
+    deform(model)
+    pixels = sample_pixels(1, *size)
+    proto = export_model(cfg, model, task, pixels, dynamic=True)
+    check(proto, deform_convs)
+    for diff in verify_dynamic(model, task, proto, pixels):
+        print(diff)
+        assert diff['seg_logits'] <= 1e-4
+    assert 'classes present' in run_onnx_infer(proto, tmp_path, size)
 
 
 # The DINO config's path: another branch renames it (..._layer_wise_lr.py); switch here when merging.
@@ -100,10 +151,12 @@ def spread_scores(model, seed=0):
     gen = torch.Generator().manual_seed(seed)
     heads = []
     if hasattr(model, 'roi_head'):
-        bbox_head = model.roi_head.bbox_head
-        heads = [(bbox_head.fc_cls, 2.0)]
+        bbox_heads = model.roi_head.bbox_head  # Cascade: one per stage
+        bbox_heads = bbox_heads if isinstance(bbox_heads, torch.nn.ModuleList) else [bbox_heads]
+        heads = [(head.fc_cls, 2.0) for head in bbox_heads]
         with torch.no_grad():
-            bbox_head.fc_cls.bias[-1] = -4.0  # mmdet's background class is the last one
+            for head in bbox_heads:
+                head.fc_cls.bias[-1] = -4.0  # mmdet's background class is the last one
     if hasattr(model, 'bbox_head') and hasattr(model.bbox_head, 'cls_branches'):
         heads = [(branch, 2.0) for branch in model.bbox_head.cls_branches]
     with torch.no_grad():
@@ -116,18 +169,65 @@ def spread_scores(model, seed=0):
     return model
 
 
-@pytest.mark.parametrize('config,size,dynamic', [(MASK_RCNN, (128, 160), False), (MASK_RCNN, (128, 160), True),
-                                                 (DINO, (256, 256), False)],
-                         ids=['mask_rcnn-static', 'mask_rcnn-dynamic', 'dino-static'])
-def test_detector(config, size, dynamic, tmp_path):
-    cfg, model, task = load_model(str(config))
+CASCADE = ROOT / 'configs/coco/cascade_internimage_l_fpn_1x_coco.py'
+# Cascade-L's class-specific box heads (3 stages) and mask head on a small backbone.
+SMALL_CASCADE = {**SMALL_BACKBONE, 'model.neck.in_channels': [16, 32, 64, 128]}
+
+
+@pytest.mark.parametrize('config,options,size,dynamic,deform_convs', [
+    (MASK_RCNN, None, (128, 160), False, 30), (MASK_RCNN, None, (128, 160), True, 30),
+    (CASCADE, SMALL_CASCADE, (128, 160), True, 5), (DINO, None, (256, 256), True, 30)],
+    ids=['mask_rcnn-static', 'mask_rcnn-dynamic', 'cascade-dynamic', 'dino-dynamic'])
+def test_detector(config, options, size, dynamic, deform_convs, tmp_path):
+    cfg, model, task = load(config, options)
     spread_scores(deform(model))
     pixels = sample_pixels(1, *size)
     proto = export_model(cfg, model, task, pixels, dynamic=dynamic)
-    check(proto)
-    diffs = verify(model, task, proto, pixels)
-    print(diffs)
-    (ours, theirs), = diffs['counts']
-    assert diffs['matched'] >= 5 and diffs['matched'] >= 0.8 * min(ours, theirs), diffs
-    assert diffs['box'] <= 0.5 and diffs['score'] <= 1e-4, diffs
+    check(proto, deform_convs)
+    for diffs in verify_dynamic(model, task, proto, pixels) if dynamic else [verify(model, task, proto, pixels)]:
+        print(diffs)
+        (ours, theirs), = diffs['counts']
+        assert diffs['matched'] >= 5 and diffs['matched'] >= 0.8 * min(ours, theirs), diffs
+        assert diffs['box'] <= 0.5 and diffs['score'] <= 1e-4, diffs
     assert ' 0 detections' not in run_onnx_infer(proto, tmp_path, size)
+
+
+class PyramidPooling(torch.nn.Module):
+    """Adaptive average pools at UPerNet's scales, concatenated flat."""
+
+    def __init__(self, pool=torch.nn.AdaptiveAvgPool2d):
+        super().__init__()
+        self.pools = torch.nn.ModuleList(pool(scale) for scale in (1, 2, 3, 6, (2, 5)))
+
+    def forward(self, x):
+        return torch.cat([pool(x).flatten(1) for pool in self.pools], 1)
+
+
+SIZES = [(6, 6), (7, 11), (13, 17), (64, 5), (25, 38)]  # divisible and not, taller and wider
+
+
+def test_matrix_adaptive_pool_is_adaptive_pool():
+    from dynamic_pooling import MatrixAdaptiveAvgPool2d, adaptive_pools_as_matrices
+    gen = torch.Generator().manual_seed(0)
+    for height, width in SIZES:
+        x = torch.randn(2, 3, height, width, dtype=torch.float64, generator=gen)
+        torch.testing.assert_close(PyramidPooling(MatrixAdaptiveAvgPool2d)(x), PyramidPooling()(x), rtol=0, atol=1e-12)
+    model = PyramidPooling()
+    with adaptive_pools_as_matrices(model):
+        assert [type(p) for p in model.pools] == [torch.nn.AdaptiveAvgPool2d] + [MatrixAdaptiveAvgPool2d] * 4
+    assert all(type(p) is torch.nn.AdaptiveAvgPool2d for p in model.pools)  # put back
+
+
+def test_matrix_adaptive_pool_exports_for_any_size():
+    """Exported once (dynamic) at one size, the pools compute nn.AdaptiveAvgPool2d's output at others."""
+    import onnxruntime as ort
+    from dynamic_pooling import MatrixAdaptiveAvgPool2d
+    dim = torch.export.Dim.DYNAMIC
+    program = torch.onnx.export(PyramidPooling(MatrixAdaptiveAvgPool2d), (torch.randn(1, 3, 12, 12),), dynamo=True,
+                                opset_version=19, input_names=['x'], dynamic_shapes={'x': {0: dim, 2: dim, 3: dim}})
+    session = ort.InferenceSession(program.model_proto.SerializeToString(), providers=['CPUExecutionProvider'])
+    gen = torch.Generator().manual_seed(0)
+    for height, width in SIZES:
+        x = torch.randn(2, 3, height, width, generator=gen)
+        got, = session.run(None, {'x': x.numpy()})
+        np.testing.assert_allclose(got, PyramidPooling()(x).numpy(), rtol=0, atol=1e-5)

@@ -2,7 +2,7 @@
 ONNX Runtime on a sample input and print the largest difference against PyTorch::
 
     python tools/deploy/export_onnx.py CONFIG [CHECKPOINT] --out FILE [--shape H W] [--batch N]
-                                       [--dynamic] [--opset 19] [--image IMAGE]
+                                       [--dynamic] [--opset 19] [--image IMAGE] [--cfg-options K=V ...]
 
 The file's input ``input`` is (N, 3, H, W) float32 RGB pixel values (0-255); the normalisation of
 the config's data preprocessor is inside the graph. Outputs:
@@ -14,9 +14,11 @@ the config's data preprocessor is inside the graph. Outputs:
 
 The task, class names and input conventions are stored in the file's metadata for
 ``tools/deploy/onnx_infer.py``. Without CHECKPOINT the model keeps its initial weights (the
-backbone's ``init_cfg`` is dropped: published weights are a download away).
+backbone's ``init_cfg`` is dropped: published weights are a download away). A ``--dynamic`` file
+(any batch, height and width) is also checked on a second input of another shape.
 """
 import argparse
+import contextlib
 import io
 import json
 import os.path as osp
@@ -139,8 +141,15 @@ def det_data_samples(batch, height, width):
 
 # --- export ----------------------------------------------------------------------------------
 
-def export_dense(wrapper, pixels, out, output_name, dynamic, opset, exporter):
-    """Classifier or segmentor: torch.onnx.export with the DCNv3 translation."""
+def export_dense(wrapper, pixels, output_name, dynamic, opset, exporter):
+    """Classifier or segmentor: torch.onnx.export with the DCNv3 translation. A dynamic export
+    swaps adaptive average pools (UPerNet's pyramid pooling) for a form exported for any size."""
+    from dynamic_pooling import adaptive_pools_as_matrices
+    with adaptive_pools_as_matrices(wrapper) if dynamic else contextlib.nullcontext():
+        return _torch_export(wrapper, pixels, output_name, dynamic, opset, exporter)
+
+
+def _torch_export(wrapper, pixels, output_name, dynamic, opset, exporter):
     from ops_dcnv3.onnx import custom_translation_table
     if exporter == 'dynamo':
         dynamic_shapes = None
@@ -158,7 +167,8 @@ def export_dense(wrapper, pixels, out, output_name, dynamic, opset, exporter):
         dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}, output_name: {0: 'batch'}}
         if output_name == 'seg_logits':
             dynamic_axes[output_name].update({2: 'height', 3: 'width'})
-    with torch.no_grad():
+    from torchscript_fixes import torchscript_exporter_fixes
+    with torch.no_grad(), torchscript_exporter_fixes():
         torch.onnx.export(wrapper, (pixels,), buffer, dynamo=False, opset_version=opset, input_names=['input'],
                           output_names=[output_name], dynamic_axes=dynamic_axes)
     return onnx.load_from_string(buffer.getvalue())
@@ -184,10 +194,12 @@ def export_detector(cfg, model, pixels, opset, dynamic):
 
     deploy_cfg = deploy_config(model, dynamic, opset)
     import_codebase(get_codebase(deploy_cfg))  # registers mmdeploy's mmdet rewriters
+    import mmdeploy_rewriters  # noqa: F401 (registers the rewriters that keep to mmdet: RPN, Cascade)
     onnx_cfg = get_onnx_config(deploy_cfg)
     names = onnx_cfg['input_names'] + onnx_cfg['output_names']
     samples = det_data_samples(pixels.shape[0], *pixels.shape[2:])
-    with tempfile.TemporaryDirectory() as tmp, mmdeploy_on_torch214():
+    from torchscript_fixes import torchscript_exporter_fixes
+    with tempfile.TemporaryDirectory() as tmp, mmdeploy_on_torch214(), torchscript_exporter_fixes():
         prefix = osp.join(tmp, 'end2end')
         export(DetectorPredict(model), pixels, prefix, backend=deploy_cfg.backend_config.type,
                input_metas=dict(data_samples=samples, mode='predict'),
@@ -308,15 +320,36 @@ def sample_pixels(batch, height, width, image=None, seed=0):
     return one.repeat(batch, 1, 1, 1)
 
 
-def export_model(cfg, model, task, pixels, dynamic=False, opset=MIN_OPSET, exporter='dynamo'):
-    """Export ``model``; returns the ModelProto (checked, metadata added)."""
+def reads_shapes_as_tensors(model):
+    """Whether ``model`` has mmdet's deformable-attention pixel decoder (Mask2Former): it reads feature
+    sizes with ``torch._shape_as_tensor`` and splits by them, written for the TorchScript exporter;
+    torch.export (the dynamo exporter) cannot trace it."""
+    from mmdet.models.layers import MSDeformAttnPixelDecoder
+    return any(isinstance(module, MSDeformAttnPixelDecoder) for module in model.modules())
+
+
+def default_exporter(model, task):
+    if task == 'segmentation' and reads_shapes_as_tensors(model):
+        return 'torchscript'
+    return 'dynamo'
+
+
+def export_model(cfg, model, task, pixels, dynamic=False, opset=MIN_OPSET, exporter=None):
+    """Export ``model``; returns the ModelProto (checked, metadata added). ``exporter`` (classifiers and
+    segmentors): 'dynamo' or 'torchscript'; None picks dynamo, or TorchScript for Mask2Former."""
     import onnx
     if opset < MIN_OPSET:
         raise ValueError(f'--opset {opset}: DCNv3 exports as ONNX DeformConv, which needs opset >= {MIN_OPSET}')
+    if exporter is None:
+        exporter = default_exporter(model, task)
+    elif exporter == 'dynamo' and task == 'segmentation' and reads_shapes_as_tensors(model):
+        raise ValueError(f'{type(model.decode_head).__name__}: its pixel decoder (mmdet MSDeformAttnPixelDecoder) '
+                         'reads feature sizes as tensors, which the dynamo exporter cannot trace; '
+                         'use --exporter torchscript')
     if task == 'classification':
-        proto = export_dense(ClassifierLogits(model), pixels, None, 'logits', dynamic, opset, exporter)
+        proto = export_dense(ClassifierLogits(model), pixels, 'logits', dynamic, opset, exporter)
     elif task == 'segmentation':
-        proto = export_dense(SegmentorLogits(model), pixels, None, 'seg_logits', dynamic, opset, exporter)
+        proto = export_dense(SegmentorLogits(model), pixels, 'seg_logits', dynamic, opset, exporter)
     else:
         proto, _ = export_detector(cfg, model, pixels, opset, dynamic)
     add_metadata(proto, task, model, cfg, dynamic)
@@ -339,6 +372,7 @@ def verify(model, task, proto, pixels):
 
 
 def main():
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?')
@@ -348,9 +382,11 @@ def main():
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--dynamic', action='store_true', help='dynamic batch, height and width')
     parser.add_argument('--opset', type=int, default=MIN_OPSET)
-    parser.add_argument('--exporter', choices=['dynamo', 'torchscript'], default='dynamo',
-                        help='torch exporter for classifiers and segmentors (detectors: mmdeploy, TorchScript)')
+    parser.add_argument('--exporter', choices=['dynamo', 'torchscript'], default=None,
+                        help='torch exporter for classifiers and segmentors (default: dynamo; TorchScript for '
+                             'Mask2Former, whose pixel decoder dynamo cannot trace; detectors: mmdeploy, TorchScript)')
     parser.add_argument('--image', help='an image for the sample input (default: a seeded random image)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     args = parser.parse_args()
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint'), (args.image, 'image')):
         if path is not None and not osp.isfile(path) and '://' not in path:
@@ -359,24 +395,38 @@ def main():
         sys.exit(f'--opset {args.opset}: DCNv3 exports as ONNX DeformConv, which needs opset >= {MIN_OPSET}')
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-    cfg, model, task = load_model(args.config, args.checkpoint)
+    cfg, model, task = load_model(args.config, args.checkpoint, args.cfg_options)
     default_shape = {'classification': (224, 224), 'segmentation': (512, 512), 'detection': (800, 1344)}[task]
     height, width = args.shape or default_shape
     pixels = sample_pixels(args.batch, height, width, args.image)
-    proto = export_model(cfg, model, task, pixels, args.dynamic, args.opset, args.exporter)
+    try:
+        proto = export_model(cfg, model, task, pixels, args.dynamic, args.opset, args.exporter)
+    except ValueError as error:  # a model / exporter combination that cannot work, explained
+        sys.exit(f'{args.config}: {error}')
     import onnx
     onnx.save(proto, args.out)
     print(f'wrote {args.out} ({task}, opset {args.opset}, {"dynamic" if args.dynamic else "static"} shape)')
-    diffs = verify(model, task, proto, pixels)
+    print_differences(task, verify(model, task, proto, pixels), f'the sample {tuple(pixels.shape)}')
+    if args.dynamic:  # the same file at another input shape
+        other = sample_pixels(*second_shape(task, batch=args.batch, height=height, width=width), args.image, seed=1)
+        print_differences(task, verify(model, task, proto, other), f'another input {tuple(other.shape)}')
+
+
+def second_shape(task, batch, height, width):
+    """(batch, height, width) of the second input a dynamic file is checked on: another height and
+    width (not multiples of 32) and, for classifiers and segmentors, another batch."""
+    return batch + (task != 'detection'), height + height // 4 + 1, width - width // 4 + 1
+
+
+def print_differences(task, diffs, where):
     if task == 'detection':
-        print(f"ONNX Runtime vs PyTorch: max box difference {diffs['box']:.3g} px, max score difference "
-              f"{diffs['score']:.3g} over {diffs['matched']} detections both keep "
+        print(f"ONNX Runtime vs PyTorch on {where}: max box difference {diffs['box']:.3g} px, max score "
+              f"difference {diffs['score']:.3g} over {diffs['matched']} detections both keep "
               f"(kept per image, ONNX / PyTorch: {diffs['counts']})")
     else:
         name = next(iter(diffs))
-        print(f'ONNX Runtime vs PyTorch: {name} max difference {diffs[name + "_abs"]:.3g} '
+        print(f'ONNX Runtime vs PyTorch on {where}: {name} max difference {diffs[name + "_abs"]:.3g} '
               f'({diffs[name]:.3g} of the largest value)')
-
 
 if __name__ == '__main__':
     main()
