@@ -123,24 +123,24 @@ SMALL_MASK2FORMER = {
 MASK2FORMER = ROOT / 'configs/ade20k/mask2former_internimage_h_896_80k_cocostuff2ade20k_ss.py'
 
 
-@pytest.mark.parametrize('config,options,size,deform_convs', [(UPERNET, None, (64, 96), 30),
-                                                               (MASK2FORMER, SMALL_MASK2FORMER, (64, 64), 5)],
-                         ids=['upernet', 'mask2former'])
-def test_segmentor_dynamic(config, options, size, deform_convs, tmp_path):
-    """One dynamic export, checked at the sample and at another batch, height and width (UPerNet's
+@pytest.mark.parametrize('config,options,size,dynamic,deform_convs', [
+    (UPERNET, None, (64, 96), False, 30), (UPERNET, None, (64, 96), True, 30),
+    (MASK2FORMER, SMALL_MASK2FORMER, (64, 64), True, 5)],
+    ids=['upernet-static', 'upernet-dynamic', 'mask2former-dynamic'])
+def test_segmentor(config, options, size, dynamic, deform_convs, tmp_path):
+    """A dynamic export is checked at the sample and at another batch, height and width (UPerNet's
     pyramid pooling included; Mask2Former's deformable attention as the standard GridSample)."""
     cfg, model, task = load(config, options)
     deform(model)
     pixels = sample_pixels(1, *size)
-    proto = export_model(cfg, model, task, pixels, dynamic=True)
+    proto = export_model(cfg, model, task, pixels, dynamic=dynamic)
     check(proto, deform_convs)
-    for diff in verify_dynamic(model, task, proto, pixels):
+    for diff in verify_dynamic(model, task, proto, pixels) if dynamic else [verify(model, task, proto, pixels)]:
         print(diff)
         assert diff['seg_logits'] <= 1e-4
     assert 'classes present' in run_onnx_infer(proto, tmp_path, size)
 
 
-# The DINO config's path: another branch renames it (..._layer_wise_lr.py); switch here when merging.
 DINO = ROOT / 'configs/coco/dino_4scale_internimage_t_1x_coco_layer_wise_lr.py'
 MASK_RCNN = ROOT / 'configs/coco/mask_rcnn_internimage_t_fpn_1x_coco.py'
 
@@ -176,8 +176,9 @@ SMALL_CASCADE = {**SMALL_BACKBONE, 'model.neck.in_channels': [16, 32, 64, 128]}
 
 @pytest.mark.parametrize('config,options,size,dynamic,deform_convs', [
     (MASK_RCNN, None, (128, 160), False, 30), (MASK_RCNN, None, (128, 160), True, 30),
-    (CASCADE, SMALL_CASCADE, (128, 160), True, 5), (DINO, None, (256, 256), True, 30)],
-    ids=['mask_rcnn-static', 'mask_rcnn-dynamic', 'cascade-dynamic', 'dino-dynamic'])
+    (CASCADE, SMALL_CASCADE, (128, 160), True, 5), (DINO, None, (256, 256), False, 30),
+    (DINO, None, (256, 256), True, 30)],
+    ids=['mask_rcnn-static', 'mask_rcnn-dynamic', 'cascade-dynamic', 'dino-static', 'dino-dynamic'])
 def test_detector(config, options, size, dynamic, deform_convs, tmp_path):
     cfg, model, task = load(config, options)
     spread_scores(deform(model))
