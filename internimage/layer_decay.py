@@ -12,9 +12,14 @@ outside the backbone: necks and heads). A parameter of layer id ``i`` gets
 ``lr = base_lr * layer_decay_rate ** (num_layers + 1 - i)``. Norms, biases,
 layer-scale gammas and other 1-d parameters get no weight decay.
 
-What ``offset_lr_scale`` scales, and a few placements, follow the published constructor
-of each task, so each plugin registers its own under the one name:
-- classification (mmpretrain): the backbone's DCNv3 offset and mask projections;
+What ``offset_lr_scale`` scales, and a few placements, follow the published code of each
+task, so each plugin registers its own under the one name:
+- classification (mmpretrain), the published ``lr_decay_keywords`` rule: the last block shares the
+  head's lr (block ``g`` of ``n`` gets ``layer_decay_rate ** (n - 1 - g)``), the stem takes the first
+  block's, a stage's downsampling and norm the next stage's first block's, everything else (the last
+  stage's norm, post-norms, the head) the base lr; ``offset_lr_scale`` scales every parameter whose
+  name holds ``offset`` or ``center_feature_scale_proj`` (the DCNv3 offsets, not its mask); only
+  1-d parameters and biases go without weight decay;
 - detection (mmdet): the deformable attentions' ``sampling_offsets`` (which also take no weight
   decay) and any ``reference_points``; DINO's ``level_embed`` sits at layer 0; a stage's
   ``post_norms.<j>`` share the layer of its block j;
@@ -45,8 +50,9 @@ def takes_no_weight_decay(name, param):
 
 
 class CustomLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
-    """mmengine optimizer-wrapper constructor with InternImage's layer-wise lr decay, as the
-    published classification recipe applies it."""
+    """mmengine optimizer-wrapper constructor with InternImage's layer-wise lr decay: layer ids
+    from :func:`layer_id_of`, ``offset_lr_scale`` on the DCNv3 offsets. The subclasses below hold
+    each task's published rules; each plugin registers its task's under this name."""
 
     # Besides the stem, parameters placed at layer 0 (name prefixes / substrings).
     layer0_prefixes = ()
@@ -56,7 +62,7 @@ class CustomLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     post_norms_by_block = False
 
     def scaled_by_offset_lr(self, name):
-        return '.dcn.offset.' in name or '.dcn.mask.' in name
+        return '.dcn.offset.' in name
 
     def layer_id(self, name, num_layers, depths):
         if name.startswith(self.layer0_prefixes) or any(part in name for part in self.layer0_substrings):
@@ -97,6 +103,33 @@ class CustomLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         print_log(f'CustomLayerDecayOptimizerConstructor: {len(groups)} parameter groups, '
                   f'layer decay {decay_rate} over {num_layers} layers, offset lr x{offset_lr_scale}',
                   logger='current')
+
+
+class ClassificationLayerDecayOptimizerConstructor(CustomLayerDecayOptimizerConstructor):
+    """The rules of the published classification code (its model's ``lr_decay_keywords`` and its
+    optimizer's ``dcn_lr_mul``), registered as CustomLayerDecayOptimizerConstructor in mmpretrain's
+    registry."""
+
+    def layer_id(self, name, num_layers, depths):
+        # Block g of n sits at num_layers - n + g: the last block at the head's id, num_layers - 1.
+        def block(index):
+            return num_layers - sum(depths) + index
+        if name.startswith('backbone.patch_embed'):
+            return block(0)
+        if name.startswith('backbone.levels.'):
+            parts = name.split('.')
+            stage = int(parts[2])
+            if parts[3] == 'blocks':
+                return block(sum(depths[:stage]) + int(parts[4]))
+            if parts[3] in ('downsample', 'norm') and stage < 3:
+                return block(sum(depths[:stage + 1]))
+        return num_layers - 1
+
+    def scaled_by_offset_lr(self, name):
+        return 'offset' in name or 'center_feature_scale_proj' in name
+
+    def no_weight_decay(self, name, param):
+        return param.ndim == 1 or name.endswith('.bias')
 
 
 class DetectionLayerDecayOptimizerConstructor(CustomLayerDecayOptimizerConstructor):

@@ -2,8 +2,9 @@
 ``custom_imports = dict(imports=['mmcls_custom'], allow_failed_imports=False)``."""
 from mmpretrain.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
+from internimage.layer_decay import ClassificationLayerDecayOptimizerConstructor
 from internimage.registration import register_into
 
 from . import hooks, models  # noqa: F401  (register PublishedCheckpointHook, the classifier and its heads)
 
-register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS)
+register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS, layer_decay=ClassificationLayerDecayOptimizerConstructor)

@@ -51,27 +51,61 @@ def test_layer_ids():
     assert layer_id_of('backbone.levels.3.blocks.0.mlp.fc1.weight', 7, DEPTHS) == 5
     assert layer_id_of('backbone.levels.3.norm.0.weight', 7, DEPTHS) == 5
     assert layer_id_of('neck.weight', 7, DEPTHS) == 6
-    # A stage's post-norms: on top of the stage (classification), or with their block (detection/segmentation).
+    # A stage's post-norms: on top of the stage, or with their block (detection/segmentation).
     assert layer_id_of('backbone.levels.2.post_norms.1.0.weight', 7, DEPTHS) == 5
     assert layer_id_of('backbone.levels.2.post_norms.1.0.weight', 7, DEPTHS, post_norms_by_block=True) == 4
 
 
-@pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])
+def published_classification_lr(name, depths, rate, dcn_lr_mul):
+    """The published classification recipe's lr ratio of a parameter, computed its way: a table of name
+    fragments (blocks from the last, which gets 1.0, backwards; the stem as the first block; a stage's
+    downsampling and norm as the next stage's first block), the first fragment found in the name wins,
+    no match is 1.0; then x dcn_lr_mul for names holding 'offset' or 'center_feature_scale_proj'."""
+    table, index = {}, 0
+    for stage in reversed(range(4)):
+        for block in reversed(range(depths[stage])):
+            table[f'levels.{stage}.blocks.{block}.'] = rate ** index
+            index += 1
+    table['patch_embed'] = table['levels.0.blocks.0.']
+    for stage in range(3):
+        table[f'levels.{stage}.downsample'] = table[f'levels.{stage}.norm'] = table[f'levels.{stage + 1}.blocks.0.']
+    ratio = next((value for fragment, value in table.items() if fragment in name), 1.0)
+    if 'offset' in name or 'center_feature_scale_proj' in name:
+        ratio *= dcn_lr_mul
+    return ratio
+
+
+@pytest.mark.parametrize('offset_lr_scale', [1.0, 0.1])
+def test_classification_follows_the_published_rule(offset_lr_scale):
+    model, groups = build(offset_lr_scale, scope='mmpretrain')
+    assert set(groups) == {n for n, p in model.named_parameters()}
+    for name, param in model.named_parameters():
+        lr, wd = groups[name]
+        assert lr == pytest.approx(published_classification_lr(name, DEPTHS, 0.5, offset_lr_scale)), name
+        assert wd == (0.0 if param.ndim == 1 or name.endswith('.bias') else 0.05), name
+    # A few by hand: the last block shares the head's lr, the DCNv3 mask is not scaled, the stem is the first block.
+    assert groups['backbone.levels.3.blocks.0.mlp.fc2.weight'][0] == groups['neck.weight'][0] == 1.0
+    assert groups['backbone.levels.0.blocks.0.dcn.mask.weight'][0] == pytest.approx(0.5 ** 4)
+    assert groups['backbone.levels.0.blocks.0.dcn.offset.weight'][0] == pytest.approx(0.5 ** 4 * offset_lr_scale)
+    assert groups['backbone.patch_embed.conv1.weight'][0] == pytest.approx(0.5 ** 4)
+    assert groups['backbone.levels.0.downsample.conv.weight'][0] == pytest.approx(0.5 ** 3)
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
 @pytest.mark.parametrize('offset_lr_scale', [1.0, 0.1])
 def test_lr_and_weight_decay_per_parameter(offset_lr_scale, scope):
     model, groups = build(offset_lr_scale, scope=scope)
     names = {n for n, p in model.named_parameters()}
     assert set(groups) == names  # every trainable parameter is in exactly one group
     # num_layers 5 + 2 = 7 layer ids; lr = 0.5 ** (6 - id).
-    dcn_scale = offset_lr_scale if scope == 'mmpretrain' else 1.0  # classification scales the DCNv3 offsets
     expected = {
         'backbone.patch_embed.conv1.weight': (0.5 ** 6, 0.05),
         'backbone.patch_embed.conv1.bias': (0.5 ** 6, 0.0),
         'backbone.levels.0.blocks.0.gamma1': (0.5 ** 5, 0.0),
         'backbone.levels.0.blocks.0.norm1.0.weight': (0.5 ** 5, 0.0),
         'backbone.levels.0.blocks.0.mlp.fc1.weight': (0.5 ** 5, 0.05),
-        'backbone.levels.0.blocks.0.dcn.offset.weight': (0.5 ** 5 * dcn_scale, 0.05),
-        'backbone.levels.0.blocks.0.dcn.mask.bias': (0.5 ** 5 * dcn_scale, 0.0),
+        'backbone.levels.0.blocks.0.dcn.offset.weight': (0.5 ** 5, 0.05),
+        'backbone.levels.0.blocks.0.dcn.mask.bias': (0.5 ** 5, 0.0),
         'backbone.levels.0.blocks.0.dcn.input_proj.weight': (0.5 ** 5, 0.05),
         'backbone.levels.0.downsample.conv.weight': (0.5 ** 4, 0.05),
         'backbone.levels.2.blocks.1.dcn.output_proj.weight': (0.5 ** 2, 0.05),
@@ -81,11 +115,9 @@ def test_lr_and_weight_decay_per_parameter(offset_lr_scale, scope):
         # Detection: deformable attention's sampling offsets scaled and without weight decay, DINO's level
         # embedding at layer 0. Segmentation: the offset scale only inside the backbone, Mask2Former's
         # embeddings at layer 0.
-        'encoder.sampling_offsets.weight': {'mmpretrain': (1.0, 0.05), 'mmdet': (offset_lr_scale, 0.0),
-                                            'mmseg': (1.0, 0.0)}[scope],
-        'level_embed': {'mmpretrain': (1.0, 0.05), 'mmdet': (0.5 ** 6, 0.05), 'mmseg': (1.0, 0.05)}[scope],
-        'decode_head.query_embed.weight': {'mmpretrain': (1.0, 0.05), 'mmdet': (1.0, 0.05),
-                                           'mmseg': (0.5 ** 6, 0.05)}[scope],
+        'encoder.sampling_offsets.weight': {'mmdet': (offset_lr_scale, 0.0), 'mmseg': (1.0, 0.0)}[scope],
+        'level_embed': {'mmdet': (0.5 ** 6, 0.05), 'mmseg': (1.0, 0.05)}[scope],
+        'decode_head.query_embed.weight': {'mmdet': (1.0, 0.05), 'mmseg': (0.5 ** 6, 0.05)}[scope],
     }
     for name, (lr, wd) in expected.items():
         assert groups[name][0] == pytest.approx(lr), name

@@ -7,13 +7,14 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from internimage import InternImage
-from internimage.layer_decay import (CustomLayerDecayOptimizerConstructor, DetectionLayerDecayOptimizerConstructor,
+from internimage.layer_decay import (ClassificationLayerDecayOptimizerConstructor,
+                                     DetectionLayerDecayOptimizerConstructor,
                                      SegmentationLayerDecayOptimizerConstructor)
 
 # (plugin, package scope, the layer-decay constructor with that task's published rules)
 PLUGINS = [('mmdet_custom', 'mmdet', DetectionLayerDecayOptimizerConstructor),
            ('mmseg_custom', 'mmseg', SegmentationLayerDecayOptimizerConstructor),
-           ('mmcls_custom', 'mmpretrain', CustomLayerDecayOptimizerConstructor)]
+           ('mmcls_custom', 'mmpretrain', ClassificationLayerDecayOptimizerConstructor)]
 # A backbone dict as the published detection configs write it.
 PUBLISHED_BACKBONE = dict(
     type='InternImage', core_op='DCNv3', channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8], mlp_ratio=4.,
