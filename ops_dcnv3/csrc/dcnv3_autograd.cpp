@@ -21,8 +21,8 @@ using BackwardSignature = std::tuple<at::Tensor, at::Tensor, at::Tensor>(
     const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int64_t, int64_t, int64_t,
     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, int64_t);
 
-// The integer arguments after the tensors, in schema order (offset_scale comes before the last one).
-constexpr int kIntsBeforeScale = 10;
+// The forward operators take 3 tensors and 12 scalars; backward returns a gradient slot per argument.
+constexpr int kForwardArguments = 15;
 
 // A forward operator and the operator computing its gradients.
 struct PlainMask {
@@ -59,7 +59,7 @@ class DCNv3Autograd : public torch::autograd::Function<DCNv3Autograd<Ops>> {
     const auto saved = ctx->get_saved_variables();
     const std::vector<int64_t> p = ctx->saved_data["ints"].toIntVector();
     const double offset_scale = ctx->saved_data["offset_scale"].toDouble();
-    variable_list grads(3 + kIntsBeforeScale + 2);  // one per forward argument; none for the scalars
+    variable_list grads(kForwardArguments);  // undefined (none) for the scalars
     if (!grad_outputs[0].defined()) return grads;
     auto [grad_input, grad_offset, grad_mask] =
         op.call(grad_outputs[0], saved[0], saved[1], saved[2], p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8],

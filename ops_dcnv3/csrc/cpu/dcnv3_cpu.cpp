@@ -124,7 +124,7 @@ namespace {
 // A backward task: output pixels [pixel_begin, pixel_end) and the input rows their samples
 // can reach, [row_begin, row_end) counted over the batch (row n * H_in + y).
 struct Task {
-  int64_t pixel_begin, pixel_end, row_begin, row_end, buffer_offset;
+  int64_t pixel_begin, pixel_end, row_begin, row_end;
 };
 
 // The input rows a task's samples can reach, bounded from the extreme y offsets of its
@@ -218,11 +218,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
       for (int64_t r = task.row_begin; r < task.row_end; ++r) ++reach[r];
     }
     const auto buffered = [&](int64_t r) { return !kAccumulateInOutput || reach[r] > 1; };
+    // Every task reaching a buffered row has its own copy of it.
     int64_t buffer_numel = 0;
-    for (Task& task : tasks) {
-      task.buffer_offset = buffer_numel;
-      for (int64_t r = task.row_begin; r < task.row_end; ++r) buffer_numel += buffered(r) ? row_numel : 0;
-    }
+    for (int64_t r = 0; r < rows; ++r) buffer_numel += buffered(r) ? reach[r] * row_numel : 0;
     const auto acc_options = input.options().dtype(at::toOpMathType(input.scalar_type()));
     auto buffer = at::empty({std::max<int64_t>(buffer_numel, 1)}, acc_options);
     acc_t* buffer_data = buffer.mutable_data_ptr<acc_t>();
@@ -231,9 +229,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
 
     // Each task's rows: grad_rows[task][r - row_begin], zeroed by the task before it accumulates.
     std::vector<std::vector<acc_t*>> grad_rows(task_count);
+    acc_t* next = buffer_data;  // the buffered rows, laid out task after task
     for (int64_t i = 0; i < task_count; ++i) {
       const Task& task = tasks[i];
-      acc_t* next = buffer_data + task.buffer_offset;
       for (int64_t r = task.row_begin; r < task.row_end; ++r) {
         if (buffered(r)) {
           grad_rows[i].push_back(next);
