@@ -3,7 +3,6 @@ from torch.nn.modules.module import register_module_module_registration_hook
 
 from .backbone import InternImage
 from .checkpoint import report_loading
-from .layer_decay import CustomLayerDecayOptimizerConstructor
 
 _report_hook = None
 
@@ -15,8 +14,7 @@ def _report_loading_into_models_with_internimage(parent, name, submodule):
         report_loading(parent)
 
 
-def register_into(models, optim_wrapper_constructors, extra_models=(),
-                  layer_decay=CustomLayerDecayOptimizerConstructor):
+def register_into(models, optim_wrapper_constructors, layer_decay, extra_models=()):
     """Register InternImage (and ``extra_models``) and the task's layer-decay constructor, under
     the name the configs use."""
     global _report_hook

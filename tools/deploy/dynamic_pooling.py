@@ -16,6 +16,14 @@ import torch
 from torch import nn
 
 
+def output_pair(output_size):
+    """An adaptive pool's output_size as (height, width); an entry may be None (that input size)."""
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(sizes) != 2:
+        raise ValueError(f'adaptive pooling output_size must be an int or a pair, got {output_size!r}')
+    return tuple(sizes)
+
+
 def averaging_matrix(size, bins, like):
     """(bins, size) matrix whose row i averages the entries of adaptive-pooling bin i."""
     index = torch.arange(bins, device=like.device)
@@ -31,10 +39,7 @@ class MatrixAdaptiveAvgPool2d(nn.Module):
 
     def __init__(self, output_size):
         super().__init__()
-        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-        if len(sizes) != 2:
-            raise ValueError(f'adaptive pooling output_size must be an int or a pair, got {output_size!r}')
-        self.output_size = tuple(sizes)
+        self.output_size = output_pair(output_size)
 
     def forward(self, x):
         height, width = x.shape[-2:]
@@ -45,8 +50,7 @@ class MatrixAdaptiveAvgPool2d(nn.Module):
 
 
 def _is_global(pool):
-    sizes = pool.output_size if isinstance(pool.output_size, (tuple, list)) else (pool.output_size,) * 2
-    return all(size == 1 for size in sizes)
+    return all(size == 1 for size in output_pair(pool.output_size))
 
 
 @contextlib.contextmanager

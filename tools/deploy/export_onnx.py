@@ -328,21 +328,16 @@ def reads_shapes_as_tensors(model):
     return any(isinstance(module, MSDeformAttnPixelDecoder) for module in model.modules())
 
 
-def default_exporter(model, task):
-    if task == 'segmentation' and reads_shapes_as_tensors(model):
-        return 'torchscript'
-    return 'dynamo'
-
-
 def export_model(cfg, model, task, pixels, dynamic=False, opset=MIN_OPSET, exporter=None):
     """Export ``model``; returns the ModelProto (checked, metadata added). ``exporter`` (classifiers and
     segmentors): 'dynamo' or 'torchscript'; None picks dynamo, or TorchScript for Mask2Former."""
     import onnx
     if opset < MIN_OPSET:
         raise ValueError(f'--opset {opset}: DCNv3 exports as ONNX DeformConv, which needs opset >= {MIN_OPSET}')
+    needs_torchscript = task == 'segmentation' and reads_shapes_as_tensors(model)
     if exporter is None:
-        exporter = default_exporter(model, task)
-    elif exporter == 'dynamo' and task == 'segmentation' and reads_shapes_as_tensors(model):
+        exporter = 'torchscript' if needs_torchscript else 'dynamo'
+    elif exporter == 'dynamo' and needs_torchscript:
         raise ValueError(f'{type(model.decode_head).__name__}: its pixel decoder (mmdet MSDeformAttnPixelDecoder) '
                          'reads feature sizes as tensors, which the dynamo exporter cannot trace; '
                          'use --exporter torchscript')
@@ -427,6 +422,7 @@ def print_differences(task, diffs, where):
         name = next(iter(diffs))
         print(f'ONNX Runtime vs PyTorch on {where}: {name} max difference {diffs[name + "_abs"]:.3g} '
               f'({diffs[name]:.3g} of the largest value)')
+
 
 if __name__ == '__main__':
     main()
