@@ -1,6 +1,6 @@
 """Registers InternImage, the composite CB-InternImage, and the published DINO variants (CB-InternImage-H
 DINO, InternImage-G DINO's chunked FFN) into mmdet's registries, with the published detection rules of
-layer-wise lr decay. Configs reach them with
+layer-wise lr decay (plus ``ClassAPCocoMetric``, mmdet's COCO metric returning each class's AP). Configs reach them with
 ``custom_imports = dict(imports=['mmdet_custom'], allow_failed_imports=False)``."""
 from mmdet.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -8,6 +8,7 @@ from internimage.composite import CBInternImage
 from internimage.layer_decay import DetectionLayerDecayOptimizerConstructor
 from internimage.registration import register_into
 
+from . import metrics  # noqa: F401  (registers ClassAPCocoMetric)
 from .cb_dino import CBDINO, CBDINOHead
 from .dino import PublishedDINO, PublishedDINOHead
 from .efficient_ffn import EfficientFFN, EfficientFFNDINO

@@ -52,7 +52,8 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, metainfo=dict(classes=classes), ann_file='annotations/instances_val.json',
                  data_prefix=dict(img='val/'), pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+# mmdet's COCO metric, each class's box and mask AP returned too (tools/demo.py --seeds reports them).
+val_evaluator = dict(type='ClassAPCocoMetric', ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
 max_iters = 850

@@ -8,11 +8,20 @@ classes = ('background', 'circle', 'square', 'triangle')
 palette = [[120, 120, 120], [220, 20, 60], [0, 140, 255], [255, 200, 0]]
 crop_size = (128, 128)
 
+# Background is 85% of the labelled pixels, circles 7.7%, squares 4.3%, triangles 3.1%. With the plain
+# cross-entropy a model that calls every triangle background loses little, and from some initialisations
+# (seed 0 on this CPU) it settled there for good: triangle IoU 0.0, 98.5% of triangle pixels predicted
+# background, mIoU 69. Weighting the shape classes twice the background makes that minimum costly; every
+# seed then learns every class (README, "The demo"). The square-root inverse frequencies (1, 3.3, 4.4, 5.2)
+# also did, with lower final IoUs (the shapes grow into the background).
+class_weight = [1.0, 3.3, 4.4, 5.2]
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(channels=32, depths=[1, 1, 3, 1], groups=[2, 4, 8, 16], drop_path_rate=0.0, init_cfg=None),
-    decode_head=dict(in_channels=[32, 64, 128, 256], channels=64, num_classes=len(classes)),
-    auxiliary_head=dict(in_channels=128, channels=32, num_classes=len(classes)))
+    decode_head=dict(in_channels=[32, 64, 128, 256], channels=64, num_classes=len(classes),
+                     loss_decode=dict(class_weight=class_weight)),
+    auxiliary_head=dict(in_channels=128, channels=32, num_classes=len(classes),
+                        loss_decode=dict(class_weight=class_weight)))
 
 dataset = dict(type='BaseSegDataset', data_root=data_root, img_suffix='.jpg', seg_map_suffix='.png',
                reduce_zero_label=True, metainfo=dict(classes=classes, palette=palette))
@@ -44,6 +53,9 @@ val_dataloader = dict(
                                                              seg_map_path='annotations/validation'),
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# mmseg's IoU metric, each class's IoU returned too (tools/demo.py --seeds reports them).
+val_evaluator = dict(type='ClassIoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator
 
 max_iters = 400
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
