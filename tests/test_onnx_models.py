@@ -12,7 +12,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools' / 'deploy'))
-from export_onnx import export_model, load_model, sample_pixels, second_shape, verify  # noqa: E402
+from export_onnx import (compare_detections, export_model, load_model, relative_difference,  # noqa: E402
+                         sample_pixels, second_shape, verify)
+from onnx_infer import OnnxModel  # noqa: E402
+from pipeline_reference import reference_outputs, write_image  # noqa: E402
 
 CLASSIFIER = ROOT / 'configs/imagenet/internimage_t_1k_224.py'
 UPERNET = ROOT / 'configs/ade20k/upernet_internimage_t_512_160k_ade20k.py'
@@ -77,6 +80,21 @@ def verify_dynamic(model, task, proto, pixels):
     return [verify(model, task, proto, pixels), verify(model, task, proto, other)]
 
 
+def against_pipeline(cfg, model, task, proto, tmp_path, size):
+    """The same JPEG file through the deployed file (onnx_infer's reading of it) and through the
+    config's test pipeline, the model's own data preprocessor and forward: their difference."""
+    from PIL import Image
+    image = write_image(tmp_path / 'pipeline.jpg', *size)
+    onnx.save(proto, str(tmp_path / 'pipeline.onnx'))
+    outputs, scale, _ = OnnxModel(str(tmp_path / 'pipeline.onnx'))(np.asarray(Image.open(image).convert('RGB')))
+    assert scale == 1.0
+    expected = reference_outputs(cfg, model, image, *size)
+    if task == 'detection':
+        return compare_detections(outputs, expected)
+    name = 'logits' if task == 'classification' else 'seg_logits'
+    return {name: relative_difference(outputs[name][0], expected)}
+
+
 def test_classifier_static_and_dynamic(tmp_path):
     cfg, model, task = load(CLASSIFIER)
     deform(model)
@@ -87,6 +105,9 @@ def test_classifier_static_and_dynamic(tmp_path):
     print('static', static_diff)  # the figures, shown with pytest -rA
     assert static_diff['logits'] <= 1e-4
     assert 'top-1' in run_onnx_infer(static, tmp_path, (64, 64))
+    pipeline_diff = against_pipeline(cfg, model, task, static, tmp_path, (64, 64))
+    print('pipeline', pipeline_diff)
+    assert pipeline_diff['logits'] <= 1e-4
     dynamic = export_model(cfg, model, task, pixels, dynamic=True)
     check(dynamic)
     for diff in verify_dynamic(model, task, dynamic, pixels):
@@ -139,6 +160,9 @@ def test_segmentor(config, options, size, dynamic, deform_convs, tmp_path):
         print(diff)
         assert diff['seg_logits'] <= 1e-4
     assert 'classes present' in run_onnx_infer(proto, tmp_path, size)
+    pipeline_diff = against_pipeline(cfg, model, task, proto, tmp_path, size)
+    print('pipeline', pipeline_diff)
+    assert pipeline_diff['seg_logits'] <= 1e-4
 
 
 DINO = ROOT / 'configs/coco/dino_4scale_internimage_t_1x_coco_layer_wise_lr.py'
@@ -191,6 +215,11 @@ def test_detector(config, options, size, dynamic, deform_convs, tmp_path):
         assert diffs['matched'] >= 5 and diffs['matched'] >= 0.8 * min(ours, theirs), diffs
         assert diffs['box'] <= 0.5 and diffs['score'] <= 1e-4, diffs
     assert ' 0 detections' not in run_onnx_infer(proto, tmp_path, size)
+    diffs = against_pipeline(cfg, model, task, proto, tmp_path, size)
+    print('pipeline', diffs)
+    (ours, theirs), = diffs['counts']
+    assert diffs['matched'] >= 5 and diffs['matched'] >= 0.8 * min(ours, theirs), diffs
+    assert diffs['box'] <= 0.5 and diffs['score'] <= 1e-4, diffs
 
 
 class PyramidPooling(torch.nn.Module):

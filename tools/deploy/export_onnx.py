@@ -52,6 +52,10 @@ def load_model(config, checkpoint=None, cfg_options=None):
         raise ValueError(f'{config}: default_scope must be one of {sorted(TASKS)}, got {scope!r}')
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
+    # As mmengine's Runner builds the model: the config's top-level data_preprocessor is the
+    # model's unless the model sets its own (mmpretrain configs keep it at the top level only).
+    if cfg.get('data_preprocessor') is not None:
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     if checkpoint is None and cfg.model.get('backbone', {}).get('init_cfg'):
         cfg.model.backbone.init_cfg = None
     registry = {'mmpretrain': 'mmpretrain.registry', 'mmseg': 'mmseg.registry', 'mmdet': 'mmdet.registry'}[scope]
@@ -69,31 +73,62 @@ def load_model(config, checkpoint=None, cfg_options=None):
     return cfg, model.eval(), TASKS[scope]
 
 
-def preprocessor_constants(model):
-    """(mean, std, flip_rgb) of the model's data preprocessor: what turns RGB pixels into its input."""
+def pixel_normalisation(model):
+    """``(mean, std, order)`` such that the model's input channel ``c`` is
+    ``(rgb[order[c]] - mean[order[c]]) / std[order[c]]`` for RGB pixels ``rgb``: found by running the
+    model's own data preprocessor on probe images, whatever its kind and however it names its flags.
+
+    The test pipelines load images BGR (mmcv's convention); the probes are fed in that order."""
     pre = model.data_preprocessor
-    mean = getattr(pre, 'mean', None)
-    std = getattr(pre, 'std', None)
-    if mean is None or not getattr(pre, '_enable_normalize', True):
-        mean, std = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
-    # The pipelines load BGR; the preprocessor flips to RGB when asked. The graph is fed RGB.
-    to_rgb = bool(getattr(pre, '_channel_conversion', False) or getattr(pre, 'to_rgb', False))
-    return mean.reshape(1, 3, 1, 1).float(), std.reshape(1, 3, 1, 1).float(), not to_rgb
+    probes = torch.zeros(4, 3, 2, 2, dtype=torch.uint8)  # black, then each BGR channel at 255
+    for channel in range(3):
+        probes[channel + 1, channel] = 255
+    responses = _preprocess(pre, probes)[:, :, 0, 0]  # (probe, model channel)
+    black, gains = responses[0], (responses[1:] - responses[0]) / 255  # gains[bgr channel, model channel]
+    source = gains.abs().argmax(0)
+    if sorted(source.tolist()) != [0, 1, 2] or (gains.abs() > 1e-6).sum() != 3:
+        raise ValueError(f'{type(pre).__name__}: the data preprocessor does not map each pixel channel onto '
+                         f'one input channel (gains {gains.tolist()}); cannot put it in the graph')
+    order = [2 - int(bgr) for bgr in source]  # model channel c reads RGB channel order[c]
+    mean, std = torch.empty(3, dtype=torch.float64), torch.empty(3, dtype=torch.float64)
+    for c, rgb in enumerate(order):
+        std[rgb] = 1 / gains[2 - rgb, c]
+        mean[rgb] = -black[c] * std[rgb]
+    # The map must be affine per channel: check it on a random probe.
+    sample = torch.randint(0, 256, (1, 3, 5, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    expected = _preprocess(pre, sample)[:, :, :5, :7]
+    got = ((sample.flip(1).double() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1))[:, order]
+    if not torch.allclose(got, expected, rtol=1e-5, atol=1e-5):
+        raise ValueError(f'{type(pre).__name__}: the data preprocessor is not a per-channel affine map of the '
+                         f'pixels (largest difference {float((got - expected).abs().max()):.3g}); cannot put it in the graph')
+    return mean.float(), std.float(), order
+
+
+def _preprocess(pre, images):
+    """The preprocessor's test-mode output for a batch of uint8 images (N, 3, H, W), as float64."""
+    from mmengine.structures import BaseDataElement
+    # Empty samples: some preprocessors record pad shapes in them (mmseg's with a test_cfg).
+    samples = [BaseDataElement() for _ in images]
+    with torch.no_grad():
+        inputs = pre(dict(inputs=list(images), data_samples=samples), False)['inputs']
+    if isinstance(inputs, (list, tuple)):  # a preprocessor that does not stack (mmengine's base one)
+        inputs = torch.stack(list(inputs))
+    return inputs.double()
 
 
 class Normalize(nn.Module):
-    """RGB pixels -> the model's normalised input, as its data preprocessor does."""
+    """RGB pixels -> the model's input, as its data preprocessor computes it from the loaded image."""
 
     def __init__(self, model):
         super().__init__()
-        mean, std, self.flip = preprocessor_constants(model)
-        self.register_buffer('mean', mean)
-        self.register_buffer('std', std)
+        mean, std, order = pixel_normalisation(model)
+        self.register_buffer('mean', mean.view(1, 3, 1, 1))
+        self.register_buffer('std', std.view(1, 3, 1, 1))
+        self.order = None if order == [0, 1, 2] else order
 
     def forward(self, pixels):
-        if self.flip:
-            pixels = pixels.flip(1)
-        return (pixels - self.mean) / self.std
+        normalised = (pixels - self.mean) / self.std
+        return normalised if self.order is None else normalised[:, self.order]
 
 
 class NormalizedModel(nn.Module):
@@ -211,7 +246,7 @@ def export_detector(cfg, model, pixels, opset, dynamic):
 
 
 def add_metadata(model_proto, task, model, cfg, dynamic):
-    mean, std, _ = preprocessor_constants(model)
+    mean, std, _ = pixel_normalisation(model)
     meta = model.dataset_meta if getattr(model, 'dataset_meta', None) else {}
     classes = meta.get('classes')
     if classes is None:
