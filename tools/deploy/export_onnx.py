@@ -19,6 +19,7 @@ backbone's ``init_cfg`` is dropped: published weights are a download away). A ``
 """
 import argparse
 import contextlib
+import copy
 import io
 import json
 import os.path as osp
@@ -61,7 +62,7 @@ def load_model(config, checkpoint=None, cfg_options=None):
     registry = {'mmpretrain': 'mmpretrain.registry', 'mmseg': 'mmseg.registry', 'mmdet': 'mmdet.registry'}[scope]
     models = __import__(registry, fromlist=['MODELS']).MODELS
     with DefaultScope.overwrite_default_scope(scope):
-        model = models.build(cfg.model)
+        model = models.build(copy.deepcopy(cfg.model))  # DINO writes into its bbox_head dict
         if checkpoint is None:
             model.init_weights()
     if checkpoint is not None:
