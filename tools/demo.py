@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from make_shapes_dataset import CLASSES, SEMANTIC_CLASSES, is_current  # tools/, beside this script
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # metrics: the summary's names for the keys tools/test.py logs; class_metric: the logged key of one
 # class's figure (the demo configs evaluate with ClassAPCocoMetric / ClassIoUMetric, which return them).
@@ -30,12 +32,12 @@ TASKS = {
                       metrics={'bbox_mAP': 'coco/bbox_mAP', 'bbox_mAP_50': 'coco/bbox_mAP_50',
                                'segm_mAP': 'coco/segm_mAP', 'segm_mAP_50': 'coco/segm_mAP_50'},
                       class_metrics={'bbox_AP': 'coco/bbox_{}_AP', 'segm_AP': 'coco/segm_{}_AP'},
-                      classes=('circle', 'square', 'triangle'),
+                      classes=CLASSES,
                       data='coco', images='coco/val', processes=2),
     'segmentation': dict(config='configs/demo/upernet_internimage_tiny_shapes.py',
                          metrics={'mIoU': 'mIoU', 'aAcc': 'aAcc'},
                          class_metrics={'IoU': 'IoU.{}'},
-                         classes=('background', 'circle', 'square', 'triangle'),
+                         classes=SEMANTIC_CLASSES,
                          data='ade', images='ade/images/validation', processes=1),
 }
 # What every seed must reach with the full schedules on the held-out images: (figure, minimum); a
@@ -167,8 +169,6 @@ def main():
     args = parser.parse_args()
     os.chdir(ROOT)
     start = time.time()
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    from make_shapes_dataset import is_current
 
     if not is_current(args.data):  # missing, or written by an older generator
         run([sys.executable, 'tools/make_shapes_dataset.py', args.data])
