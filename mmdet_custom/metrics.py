@@ -16,14 +16,17 @@ class ClassAPCocoMetric(CocoMetric):
         super().__init__(*args, **kwargs)
 
     def compute_metrics(self, results):
-        kinds, metrics = self.metrics, {}
+        # mmdet returns the per-class figures first; they go last here, so that the first key, the one
+        # CheckpointHook(save_best='auto') and tools reading "the" metric take, stays ``<kind>_mAP``.
+        kinds, metrics, class_aps = self.metrics, {}, {}
         try:
             for kind in kinds:
                 self.metrics = [kind]
                 for key, value in super().compute_metrics(results).items():
                     if key.endswith('_precision'):
-                        key = f'{kind}_{key[:-len("_precision")]}_AP'
-                    metrics[key] = value
+                        class_aps[f'{kind}_{key[:-len("_precision")]}_AP'] = value
+                    else:
+                        metrics[key] = value
         finally:
             self.metrics = kinds
-        return metrics
+        return {**metrics, **class_aps}

@@ -40,6 +40,15 @@ def test_class_iou_metric_returns_each_class_iou():
         expected = (p & g).sum().item() / (p | g).sum().item() * 100
         assert ours[f'IoU.{name}'] == pytest.approx(expected, abs=0.006)  # rounded to 2 decimals
     assert np.mean([ours[f'IoU.{name}'] for name in classes]) == pytest.approx(ours['mIoU'], abs=0.01)
+    assert_best_checkpoint_rule(ours, 'aAcc')
+
+
+def assert_best_checkpoint_rule(metrics, first):
+    """CheckpointHook(save_best='auto') keeps the best of the first metric: it must be the summary figure,
+    one whose direction mmengine can infer (a per-class key first failed training with a ValueError)."""
+    from mmengine.hooks import CheckpointHook
+    assert next(iter(metrics)) == first
+    assert CheckpointHook(save_best=first).rules == ['greater']
 
 
 def test_class_ap_coco_metric_keeps_box_and_mask_ap_apart(tmp_path):
@@ -82,3 +91,4 @@ def test_class_ap_coco_metric_keeps_box_and_mask_ap_apart(tmp_path):
     for name in CLASSES:
         assert ours[f'coco/segm_{name}_AP'] == 1.0 and ours[f'coco/bbox_{name}_AP'] < 0.9
     assert not any(key.endswith('_precision') for key in ours)
+    assert_best_checkpoint_rule(ours, 'coco/bbox_mAP')
