@@ -1,5 +1,6 @@
-"""The published detectors and segmentors, as they are: every published state_dict layout loads strictly
-into our config of the same name, and the models compute the published outputs
+"""The published detectors and segmentors, as they are: every published state_dict layout (COCO / ADE20K:
+checkpoint_keys/det_seg; the other datasets: checkpoint_keys/det_seg_more) loads strictly into our config
+of the same name, and the models compute the published outputs
 (shared/reference/published_outputs) from checkpoints in the published layout, loaded through
 init_detector / init_model with no conversion step."""
 import copy
@@ -20,15 +21,18 @@ import mmseg_custom  # noqa: F401
 from published_outputs import BUNDLES, LAYOUTS, load_bundle, published_weights, read_layout, relative_error
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {path.stem: path for task in ('coco', 'ade20k') for path in (ROOT / 'configs' / task).glob('*.py')}
-LAYOUT_CONFIGS = sorted(path.stem for path in LAYOUTS.glob('*.txt') if path.stem in CONFIGS)
+CONFIGS = {path.stem: path for task in ('coco', 'ade20k', 'cityscapes')
+           for path in (ROOT / 'configs' / task).glob('*.py')}
+LAYOUT_DIRS = (LAYOUTS, LAYOUTS.parent / 'det_seg_more')
+LAYOUT_FILES = {path.stem: path for folder in LAYOUT_DIRS for path in folder.glob('*.txt')}
+LAYOUT_CONFIGS = sorted(name for name in LAYOUT_FILES if name in CONFIGS)
 PARAMS = {line.split('\t')[0]: int(line.split('\t')[1])
-          for line in (LAYOUTS / 'params.tsv').read_text().splitlines()[1:]}
+          for folder in LAYOUT_DIRS for line in (folder / 'params.tsv').read_text().splitlines()[1:]}
 FP32_TOL, FP64_TOL = 1e-4, 1e-6
 
 
 def scope_of(name):
-    return 'mmseg' if 'ade20k' in name else 'mmdet'
+    return Config.fromfile(str(CONFIGS[name])).default_scope
 
 
 def build_on_meta(name):
@@ -52,8 +56,10 @@ def load_log():
 
 
 def test_every_published_config_has_a_layout():
-    """25 configs of the published detectors and segmentors (issues 16, 17), each with its layout file."""
-    assert len(LAYOUT_CONFIGS) == 25, LAYOUT_CONFIGS
+    """25 configs of the published COCO / ADE20K detectors and segmentors (issues 16, 17) and those of the
+    other datasets so far (issue 25: Cityscapes UperNet), each with its layout file."""
+    assert set(CONFIGS) <= set(LAYOUT_FILES), sorted(set(CONFIGS) - set(LAYOUT_FILES))
+    assert len(LAYOUT_CONFIGS) == 25 + 5, LAYOUT_CONFIGS
 
 
 @pytest.mark.parametrize('name', LAYOUT_CONFIGS)
@@ -61,7 +67,7 @@ def test_published_layout_loads_strictly(name, load_log):
     model = build_on_meta(name)
     assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
     # Zero-strided CPU tensors: the published shapes without the memory (copying into meta is a no-op).
-    state = {key: torch.zeros(()).expand(shape) for key, shape in read_layout(LAYOUTS / f'{name}.txt')}
+    state = {key: torch.zeros(()).expand(shape) for key, shape in read_layout(LAYOUT_FILES[name])}
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*copying from a non-meta parameter')
         load_state_dict(model, state, strict=True)  # raises on any missing, unexpected or mis-shaped key
@@ -204,7 +210,7 @@ def test_convert_checkpoint_writes_mmdet3_names(tmp_path):
 def test_load_report_summarises_missing_unexpected_and_mismatched_keys(load_log):
     name = 'upernet_internimage_t_512_160k_ade20k'
     model = build_on_meta(name)
-    state = {key: torch.zeros(()).expand(shape) for key, shape in read_layout(LAYOUTS / f'{name}.txt')}
+    state = {key: torch.zeros(()).expand(shape) for key, shape in read_layout(LAYOUT_FILES[name])}
     del state['decode_head.conv_seg.weight'], state['decode_head.conv_seg.bias']
     state['decode_head.extra.weight'] = torch.zeros(1)
     state['auxiliary_head.conv_seg.bias'] = torch.zeros(3)

@@ -1,9 +1,7 @@
 # UPerNet with InternImage-B, ADE20K 512x512, 160k: mIoU 50.8 published, 128M parameters.
 # As S, with drop path 0.4.
-_base_ = ['./upernet_internimage_s_512_160k_ade20k.py']
+_base_ = ['../_base_/models/upernet_internimage_b.py', '../_base_/datasets/ade20k_512.py']
 
-pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_b_1k_224.pth'
-model = dict(
-    backbone=dict(channels=112, groups=[7, 14, 28, 56], drop_path_rate=0.4, init_cfg=dict(checkpoint=pretrained)),
-    decode_head=dict(in_channels=[112, 224, 448, 896]),
-    auxiliary_head=dict(in_channels=448))
+crop_size = (512, 512)
+data_preprocessor = dict(size=crop_size)
+model = dict(data_preprocessor=data_preprocessor)

@@ -4,9 +4,10 @@
 _base_ = ['./upernet_internimage_l_640_160k_ade20k.py', './_base_/ade20k_896_pipelines.py']
 
 crop_size = (896, 896)
+data_preprocessor = dict(size=crop_size)
 pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_h_jointto22k_384.pth'
 model = dict(
-    data_preprocessor=dict(size=crop_size),
+    data_preprocessor=data_preprocessor,
     backbone=dict(channels=320, depths=[6, 6, 32, 6], groups=[10, 20, 40, 80], drop_path_rate=0.5,
                   layer_scale=None, offset_scale=1.0, post_norm=False, dw_kernel_size=5, res_post_norm=True,
                   level2_post_norm=True, level2_post_norm_block_ids=[5, 11, 17, 23, 29],

@@ -1,10 +1,7 @@
 # UPerNet with InternImage-XL, ADE20K 640x640, 160k: mIoU 55.0 published, 368M parameters.
 # As L, with the XL backbone and layer-wise decay over 39 layers.
-_base_ = ['./upernet_internimage_l_640_160k_ade20k.py']
+_base_ = ['../_base_/models/upernet_internimage_xl.py', '../_base_/datasets/ade20k_640.py']
 
-pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_xl_22k_192to384.pth'
-model = dict(
-    backbone=dict(channels=192, depths=[5, 5, 24, 5], groups=[12, 24, 48, 96], init_cfg=dict(checkpoint=pretrained)),
-    decode_head=dict(in_channels=[192, 384, 768, 1536]),
-    auxiliary_head=dict(in_channels=768))
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=39, depths=[5, 5, 24, 5]))
+crop_size = (640, 640)
+data_preprocessor = dict(size=crop_size)
+model = dict(data_preprocessor=data_preprocessor)

@@ -1,0 +1,9 @@
+# UPerNet with InternImage-T, Cityscapes 512x1024, 160k iterations: mIoU 82.58
+# (single scale) published, 59,077,148 parameters. The published UPerNet-T recipe
+# (configs/_base_/models/upernet_internimage_t.py, as for ADE20K) on mmseg's Cityscapes data; 150-class
+# heads as published (README).
+_base_ = ['../_base_/models/upernet_internimage_t.py', '../_base_/datasets/cityscapes_512x1024.py']
+
+crop_size = (512, 1024)
+data_preprocessor = dict(size=crop_size)
+model = dict(data_preprocessor=data_preprocessor)
