@@ -19,9 +19,11 @@ def logits_and_labels(ignored):
 
 def build(**kwargs):
     import mmseg_custom  # noqa: F401
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
-    return MODELS.build(dict(type='ClassWeightedCrossEntropyLoss', class_weight=WEIGHTS, loss_weight=0.4,
-                             **kwargs))
+    with DefaultScope.overwrite_default_scope('mmseg'):  # whatever scope an earlier test left current
+        return MODELS.build(dict(type='ClassWeightedCrossEntropyLoss', class_weight=WEIGHTS, loss_weight=0.4,
+                                 **kwargs))
 
 
 def test_equals_mmseg_loss_without_ignored_pixels():

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools'))
@@ -31,7 +32,8 @@ def test_class_iou_metric_returns_each_class_iou():
         metric.process({}, samples)
         return metric.evaluate(len(samples))
 
-    ours = evaluate(METRICS.build(dict(type='ClassIoUMetric', iou_metrics=['mIoU'])))
+    with DefaultScope.overwrite_default_scope('mmseg'):  # whatever scope an earlier test left current
+        ours = evaluate(METRICS.build(dict(type='ClassIoUMetric', iou_metrics=['mIoU'])))
     stock = evaluate(IoUMetric(iou_metrics=['mIoU']))
     assert {k: v for k, v in ours.items() if not k.startswith('IoU.')} == stock
     valid = labels != 255
@@ -80,7 +82,8 @@ def test_class_ap_coco_metric_keeps_box_and_mask_ap_apart(tmp_path):
         metric.process({}, samples)
         return metric.evaluate(len(samples))
 
-    ours = evaluate(METRICS.build(dict(type='ClassAPCocoMetric', ann_file=ann_file, metric=['bbox', 'segm'])))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ours = evaluate(METRICS.build(dict(type='ClassAPCocoMetric', ann_file=ann_file, metric=['bbox', 'segm'])))
     for kind in ('bbox', 'segm'):
         stock = evaluate(CocoMetric(ann_file=ann_file, metric=kind, classwise=True))
         for key, value in stock.items():
