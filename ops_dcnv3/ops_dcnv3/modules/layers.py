@@ -80,3 +80,10 @@ def linear(x, weight, bias=None, gelu=False, residual=None):
     if residual is not None:
         return residual + out
     return F.gelu(out) if gelu else out
+
+
+def core_params(layer):
+    """The scalar arguments (kernel_h .. offset_scale) of a DCNv3 / DCNv4 layer's core."""
+    k = layer.kernel_size
+    return (k, k, layer.stride, layer.stride, layer.pad, layer.pad, layer.dilation, layer.dilation, layer.group,
+            layer.group_channels, layer.offset_scale)
