@@ -13,8 +13,6 @@ DCNv3 / DCNv4 and reference / DCNv4 (above 1: DCNv4 is faster).
     python tools/benchmark_dcnv4.py --shapes 1,8,8,32,2 --repeat 1    # a quick check that it runs
 """
 import argparse
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ops_dcnv3  # noqa: E402
-from benchmark_dcnv3 import timed  # noqa: E402
+from benchmark_dcnv3 import common_arguments, compiled_devices, measure, set_up, summary  # noqa: E402
+from benchmark_dcnv3 import make_inputs as dcnv3_inputs  # noqa: E402
 from ops_dcnv3.functions import (DCNv4Function, dcnv3_softmax_core, dcnv4_core_pytorch,  # noqa: E402
                                  pack_offset_mask)
 
@@ -33,19 +32,15 @@ SHAPES = [(1, 56, 56, 64, 4), (1, 28, 28, 128, 8), (1, 14, 14, 256, 16), (1, 7, 
 CORES = ('dcnv4', 'dcnv3', 'reference')
 
 
-def make_inputs(shape, device, dtype, kernel=3):
-    """value, offset_mask (DCNv4), and offset / mask logits as column slices of one tensor (DCNv3)."""
-    n, h, w, c, g = shape
-    gen = torch.Generator().manual_seed(0)
-    points = kernel * kernel
-    value = torch.randn(n, h, w, c, generator=gen)
-    projected = torch.randn(n, h, w, g * points * 3, generator=gen)
-    offset, logits = projected.split([g * points * 2, g * points], dim=-1)
-    offset_mask = pack_offset_mask(offset, torch.softmax(logits.reshape(n, h, w, g, points), -1).reshape(
-        n, h, w, -1), g)
-    params = (kernel, kernel, 1, 1, 1, 1, 1, 1, g, c // g, 1.0, 0)
-    leaf = [t.to(device, dtype).requires_grad_() for t in (value, offset_mask, projected)]
-    return leaf, params
+def make_inputs(shape, device, dtype):
+    """value, offset_mask (DCNv4), and offset and mask logits side by side in one tensor (DCNv3): the
+    inputs of benchmark_dcnv3.py, the mask's logits its log."""
+    (value, offset, mask), params = dcnv3_inputs(shape, 'cpu', torch.float64)
+    offset, mask = offset.detach(), mask.detach()
+    offset_mask = pack_offset_mask(offset, mask, params[8])
+    projected = torch.cat([offset, mask.log()], dim=-1)
+    leaf = [t.to(device, dtype).requires_grad_() for t in (value.detach(), offset_mask, projected)]
+    return leaf, (*params, 0)
 
 
 def core_inputs(name, leaf):
@@ -78,55 +73,29 @@ def bench(shape, device, dtype, repeat, clock=time.perf_counter):
             out = run(name, inputs, params)
             torch.autograd.grad(out, wrt, torch.ones_like(out))
         calls.update({(name, 'fwd'): forward, (name, 'fwd+bwd'): forward_backward})
-    for fn in calls.values():  # warm-up
-        fn()
-    samples = {key: [] for key in calls}
-    for _ in range(repeat):
-        for key, fn in calls.items():
-            samples[key].append(timed(fn, device, clock))
-    return samples
+    return measure(calls, device, repeat, clock, warm_up=1)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--device', choices=['cpu', 'cuda'], action='append',
-                        help='device(s) to run on (default: cpu, and cuda when available)')
+    common_arguments(parser)
     parser.add_argument('--dtype', action='append', choices=['float32', 'float16', 'bfloat16', 'float64'],
                         help='dtype(s) (default: float32 and bfloat16)')
     parser.add_argument('--shapes', nargs='+', help='N,H,W,C,G shapes (default: the stage shapes)')
-    parser.add_argument('--threads', type=int, default=None, help='CPU threads (default: torch default)')
-    parser.add_argument('--repeat', type=int, default=20)
-    parser.add_argument('--cpu-time', action='store_true', help='time CPU time of the process, not wall time')
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    devices = args.device or ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     dtypes = args.dtype or ['float32', 'bfloat16']
     shapes = [tuple(int(v) for v in s.split(',')) for s in args.shapes] if args.shapes else SHAPES
-    clock = time.process_time if args.cpu_time else time.perf_counter
-    load = os.getloadavg()
-    print(f'ops_dcnv3 backends: {sorted(ops_dcnv3.backends())}; torch {torch.__version__}; '
-          f'{torch.get_num_threads()} CPU threads; load average {load[0]:.2f} {load[1]:.2f}; '
-          f'{"process CPU" if args.cpu_time else "wall"} time')
-    print('ms as median/best of the interleaved rounds; v3/v4 = our DCNv3 (fused softmax) over DCNv4, '
-          'ref/v4 = reference over DCNv4')
+    devices, clock = set_up(args, ', '.join(dtypes))
+    legend = ('ms as median/best of the interleaved rounds; v3/v4 = our DCNv3 (fused softmax) over DCNv4, '
+              'ref/v4 = reference over DCNv4')
     header = (f'{"device":6} {"dtype":8} {"N,H,W,C,G":>16} {"pass":7} | {"DCNv4 ms":>13} {"DCNv3 ms":>13} '
               f'{"ref ms":>15} | {"v3/v4":>9} {"ref/v4":>11}')
-    print(header)
-    print('-' * len(header))
-    for device in devices:
-        if device not in ops_dcnv3.backends():
-            print(f'{device}: no compiled kernel in this build, skipped')
-            continue
+    for device in compiled_devices(devices, legend, header):
         for dtype in dtypes:
             for shape in shapes:
                 s = bench(shape, device, getattr(torch, dtype), args.repeat, clock)
                 for mode in ('fwd', 'fwd+bwd'):
-                    med = {core: statistics.median(s[(core, mode)]) for core in CORES}
-                    best = {core: min(s[(core, mode)]) for core in CORES}
-
-                    def pair(core, width=13):
-                        return f'{med[core]:.2f}/{best[core]:.2f}'.rjust(width)
+                    med, best, pair = summary({core: s[(core, mode)] for core in CORES})
 
                     def ratio(core, width):
                         return f'{med[core] / med["dcnv4"]:.2f}/{best[core] / best["dcnv4"]:.2f}'.rjust(width)

@@ -5,7 +5,7 @@ from torch import nn
 
 from ..functions import (DCNv3Function, DCNv4Function, dcnv3_core_pytorch, dcnv3_softmax_core, dcnv4_core_pytorch,
                          mask_softmax, pack_offset_mask)
-from .layers import build_act_layer, build_norm_layer, core_params, linear
+from .layers import build_act_layer, build_norm_layer, core_params, linear, set_core_attributes
 
 
 class DCNv3(nn.Module):
@@ -20,24 +20,11 @@ class DCNv3(nn.Module):
                  group=4, offset_scale=1.0, act_layer='GELU', norm_layer='LN',
                  center_feature_scale=False, remove_center=False, use_dcn_v4_op=False):
         super().__init__()
-        if channels % group != 0:
-            raise ValueError(f'DCNv3: channels ({channels}) must be divisible by group ({group})')
-        if remove_center and kernel_size % 2 == 0:
-            raise ValueError(f'DCNv3: remove_center needs an odd kernel_size, got {kernel_size}')
+        points = set_core_attributes(self, 'DCNv3', channels, kernel_size, stride, pad, dilation, group,
+                                     offset_scale, center_feature_scale, remove_center)
         dw_kernel_size = dw_kernel_size if dw_kernel_size is not None else kernel_size
-        self.channels = channels
-        self.kernel_size = kernel_size
         self.dw_kernel_size = dw_kernel_size
-        self.stride = stride
-        self.pad = pad
-        self.dilation = dilation
-        self.group = group
-        self.group_channels = channels // group
-        self.offset_scale = offset_scale
-        self.center_feature_scale = center_feature_scale
-        self.remove_center = int(remove_center)
         self.use_dcn_v4_op = use_dcn_v4_op
-        points = kernel_size * kernel_size - self.remove_center
 
         self.dw_conv = nn.Sequential(
             nn.Conv2d(channels, channels, dw_kernel_size, stride=1, padding=(dw_kernel_size - 1) // 2,

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..functions import DCNv4Function, dcnv4_core_pytorch
 from ..functions.checks import padded_offset_mask_channels
-from .layers import core_params
+from .layers import core_params, set_core_attributes
 
 
 class DCNv4(nn.Module):
@@ -24,28 +24,16 @@ class DCNv4(nn.Module):
                  dw_kernel_size=None, center_feature_scale=False, remove_center=False, output_bias=True,
                  without_pointwise=False, **kwargs):
         super().__init__()
-        if channels % group != 0:
-            raise ValueError(f'DCNv4: channels ({channels}) must be divisible by group ({group})')
-        if remove_center and kernel_size % 2 == 0:
-            raise ValueError(f'DCNv4: remove_center needs an odd kernel_size, got {kernel_size}')
-        self.channels = channels
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.pad = pad
-        self.dilation = dilation
-        self.group = group
-        self.group_channels = channels // group
-        self.offset_scale = offset_scale
+        points = set_core_attributes(self, 'DCNv4', channels, kernel_size, stride, pad, dilation, group,
+                                     offset_scale, center_feature_scale, remove_center)
         self.dw_kernel_size = dw_kernel_size
-        self.center_feature_scale = center_feature_scale
-        self.remove_center = int(remove_center)
         self.without_pointwise = without_pointwise
-        self.K = group * (kernel_size * kernel_size - self.remove_center)  # noqa: N806  (published name)
+        self.K = group * points  # noqa: N806  (published name)
 
         if dw_kernel_size is not None:
             self.offset_mask_dw = nn.Conv2d(channels, channels, dw_kernel_size, stride=1,
                                             padding=(dw_kernel_size - 1) // 2, groups=channels)
-        self.offset_mask = nn.Linear(channels, padded_offset_mask_channels(group, self.K // group))
+        self.offset_mask = nn.Linear(channels, padded_offset_mask_channels(group, points))
         if not without_pointwise:
             self.value_proj = nn.Linear(channels, channels)
             self.output_proj = nn.Linear(channels, channels, bias=output_bias)
