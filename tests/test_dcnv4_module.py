@@ -132,3 +132,22 @@ def test_published_swap_config_gives_the_dcnv3_configs_outputs():
             outputs.append(model.extract_feat(torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))))
     for a, b in zip(*outputs):  # float32 rounding (the DCNv3 path fuses the softmax): 1e-5 of the scale
         assert (a - b).abs().max() <= 1e-5 * a.abs().max()
+
+
+def test_falls_back_to_reference_with_one_warning(monkeypatch):
+    import warnings
+    from ops_dcnv3 import _extension
+    from ops_dcnv3.functions import dcnv3_func
+    monkeypatch.setattr(_extension, '_BACKENDS', frozenset())
+    monkeypatch.setattr(_extension, 'IMPORT_ERROR', ImportError('simulated missing build'))
+    monkeypatch.setattr(dcnv3_func, '_warned', set())
+    layer = randomised(DCNv4(channels=16, group=2))
+    x = torch.randn(1, 25, 16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        out1, out2 = layer(x), layer(x)
+    assert len([w for w in caught if 'ops_dcnv3' in str(w.message)]) == 1
+    reference_layer = DCNv4_pytorch(channels=16, group=2)
+    reference_layer.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(out1, reference_layer(x))
+    torch.testing.assert_close(out2, out1)
