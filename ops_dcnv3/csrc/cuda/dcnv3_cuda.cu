@@ -25,7 +25,13 @@ namespace {
 
 constexpr int kThreads = 256;
 
-inline int64_t blocks_for(int64_t work) { return (work + kThreads - 1) / kThreads; }
+// Blocks of kThreads for ``work`` threads; CUDA allows 2^31 - 1 blocks along x.
+inline int64_t blocks_for(int64_t work) {
+  const int64_t blocks = (work + kThreads - 1) / kThreads;
+  TORCH_CHECK(blocks <= 2147483647LL, "dcnv3: ", work, " threads exceed a CUDA launch (", kThreads,
+              " x 2^31 - 1); split the batch");
+  return blocks;
+}
 
 template <typename scalar_t>
 __global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ offset,
