@@ -4,8 +4,8 @@
 //
 // Forward: where the group width allows, each thread computes a vector of consecutive channels
 // of one group at one pixel (16 bytes: 4 floats, 8 halves) and loads each tap as one vector
-// load, no atomics (DCNv4's memory-access design); otherwise one thread per output element
-// (pixel, group, channel). Threads of a warp walk consecutive channels either way, so reads of
+// load, no atomics (DCNv4's memory-access design); otherwise (the same kernel with vectors of
+// one) one thread per output element (pixel, group, channel). Threads of a warp walk consecutive channels either way, so reads of
 // the input taps are coalesced. One thread per output vector or element, 256 per block: a
 // launch that is valid for every shape.
 // Backward: for group widths 16 and 32, one thread per output element with warp
@@ -33,41 +33,6 @@ inline int64_t blocks_for(int64_t work) {
   return blocks;
 }
 
-template <typename scalar_t>
-__global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ offset,
-                               const scalar_t* __restrict__ mask, scalar_t* __restrict__ output,
-                               const Geometry g, const PointLayout layout, int64_t total) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (idx >= total) return;
-  const int64_t c = idx % g.group_channels;
-  const int64_t grp = (idx / g.group_channels) % g.group;
-  const int64_t pix = idx / g.channels;
-  const int64_t j = pix % g.width_out, i = (pix / g.width_out) % g.height_out;
-  const int64_t n = pix / (g.width_out * g.height_out);
-  const scalar_t* image = input + n * g.height_in * g.width_in * g.channels + grp * g.group_channels + c;
-  const scalar_t* off = offset + layout.offset_at(pix, grp, 0);
-  const scalar_t* msk = mask + layout.mask_at(pix, grp, 0);
-  const acc_t scale = static_cast<acc_t>(g.offset_scale);
-  acc_t cx, cy;
-  grid_centre<acc_t>(g, i, j, cx, cy);
-  acc_t acc = 0;
-  for (int64_t k = 0; k < g.points; ++k) {
-    acc_t gx, gy, px, py;
-    scaled_grid_point<acc_t>(g, k, gx, gy);
-    sampling_position<acc_t>(cx, cy, gx, gy, acc_t(off[2 * k]), acc_t(off[2 * k + 1]), scale, px, py);
-    const BilinearTaps<acc_t> t = bilinear_taps<acc_t>(px, py, g.height_in, g.width_in);
-    if (!t.any) continue;
-    acc_t v = 0;
-#pragma unroll
-    for (int tap = 0; tap < 4; ++tap) {
-      if (t.index[tap] >= 0) v += t.weight[tap] * acc_t(image[t.index[tap] * g.channels]);
-    }
-    acc += acc_t(msk[k]) * v;
-  }
-  output[idx] = scalar_t(acc);
-}
-
 // A vector of kVec consecutive channels, loaded and stored as one access.
 template <typename scalar_t, int kVec>
 struct alignas(sizeof(scalar_t) * kVec) Channels {
@@ -75,9 +40,10 @@ struct alignas(sizeof(scalar_t) * kVec) Channels {
 };
 
 // The forward with kVec channels per thread: the group width is a multiple of kVec and the input
-// is aligned to the vector size (see forward_cuda), so every tap row is an aligned vector.
+// is aligned to the vector size (see forward_cuda), so every tap row is an aligned vector; kVec = 1
+// serves any group width.
 template <typename scalar_t, int kVec>
-__global__ void forward_vector_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ offset,
+__global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ offset,
                                       const scalar_t* __restrict__ mask, scalar_t* __restrict__ output,
                                       const Geometry g, const PointLayout layout, int64_t total) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -250,11 +216,11 @@ at::Tensor forward_cuda(const at::Tensor& input, const PointTensors& points, con
     const bool aligned = reinterpret_cast<uintptr_t>(in) % (sizeof(scalar_t) * kVec) == 0;
     if (g.group_channels % kVec == 0 && aligned) {
       const int64_t vectors = total / kVec;
-      forward_vector_kernel<scalar_t, kVec><<<blocks_for(vectors), kThreads, 0, stream>>>(
+      forward_kernel<scalar_t, kVec><<<blocks_for(vectors), kThreads, 0, stream>>>(
           in, off, msk, out, g, points.layout, vectors);
     } else {
-      forward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream>>>(in, off, msk, out, g, points.layout,
-                                                                          total);
+      forward_kernel<scalar_t, 1><<<blocks_for(total), kThreads, 0, stream>>>(in, off, msk, out, g, points.layout,
+                                                                             total);
     }
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
