@@ -5,6 +5,8 @@ shared/reference/checkpoint_keys): ``patch_embed``, ``levels.<i>.blocks.<j>``,
 ``levels.<i>.norm``, ``levels.<i>.post_norms``, ``levels.<i>.downsample``.
 Features are channels-last inside; ``forward`` returns NCHW maps.
 """
+import functools
+
 import torch
 import torch.utils.checkpoint as checkpoint
 from mmcv.cnn.bricks import DropPath
@@ -166,7 +168,7 @@ class InternImage(BaseModule):
                  mlp_ratio=4.0, drop_rate=0.0, drop_path_rate=0.2, drop_path_type='linear', act_layer='GELU',
                  norm_layer='LN', layer_scale=None, offset_scale=1.0, post_norm=False, with_cp=False,
                  dw_kernel_size=None, level2_post_norm=False, level2_post_norm_block_ids=None,
-                 res_post_norm=False, center_feature_scale=False, remove_center=False,
+                 res_post_norm=False, center_feature_scale=False, remove_center=False, use_dcn_v4_op=False,
                  out_indices=(0, 1, 2, 3), frozen_stages=-1, init_cfg=None, **kwargs):
         super().__init__(init_cfg=init_cfg)
         if kwargs:
@@ -194,11 +196,13 @@ class InternImage(BaseModule):
             rates = [drop_path_rate] * total
         else:
             rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear from 0
+        # use_dcn_v4_op (published): the same DCNv3 layers and parameters, the DCNv4 kernel underneath.
+        layer_op = functools.partial(CORE_OPS[core_op], use_dcn_v4_op=True) if use_dcn_v4_op else CORE_OPS[core_op]
         self.levels = nn.ModuleList()
         for i in range(self.num_levels):
             start = sum(depths[:i])
             self.levels.append(InternImageBlock(
-                core_op=CORE_OPS[core_op], channels=int(channels * 2 ** i), depth=depths[i], groups=groups[i],
+                core_op=layer_op, channels=int(channels * 2 ** i), depth=depths[i], groups=groups[i],
                 downsample=i < self.num_levels - 1, mlp_ratio=mlp_ratio, drop=drop_rate,
                 drop_path=rates[start:start + depths[i]], act_layer=act_layer, norm_layer=norm_layer,
                 post_norm=post_norm, offset_scale=offset_scale, layer_scale=layer_scale, with_cp=with_cp,

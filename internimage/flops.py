@@ -23,9 +23,20 @@ def dcnv3_flop_handle(inputs, outputs):
     return output_numel * points * MACS_PER_POINT
 
 
+def dcnv4_flop_handle(inputs, outputs):
+    """The DCNv4 core (value, offset_mask, kernel_h, kernel_w, ..., remove_center): the same count,
+    its points from the kernel (offset_mask's width is padded)."""
+    output_numel = 1
+    for size in get_shape(outputs[0]):
+        output_numel *= size
+    points = inputs[2].toIValue() * inputs[3].toIValue() - (1 if inputs[13].toIValue() else 0)
+    return output_numel * points * MACS_PER_POINT
+
+
 def flop_analyzer(model, inputs):
-    """A FlopAnalyzer that also counts the DCNv3 core."""
+    """A FlopAnalyzer that also counts the DCNv3 and DCNv4 cores."""
     analyzer = FlopAnalyzer(model, inputs)
     for name in DCNV3_OP_NAMES:
         analyzer.set_op_handle(name, dcnv3_flop_handle)
+    analyzer.set_op_handle('ops_dcnv3::dcnv4_forward', dcnv4_flop_handle)
     return analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)

@@ -1,4 +1,4 @@
-"""Build of the ops_dcnv3 distribution: the compiled DCNv3 operator.
+"""Build of the ops_dcnv3 distribution: the compiled DCNv3 and DCNv4 operators.
 
 A CPU kernel is always built. The CUDA kernel is added when PyTorch is a CUDA
 build and a CUDA toolkit is found, or when FORCE_CUDA=1; FORCE_CUDA=0 forces a
@@ -83,7 +83,7 @@ def _extension():
 setup(
     name='ops_dcnv3',
     version='1.0.0',
-    description='DCNv3 operator (InternImage) with CPU and CUDA kernels and a PyTorch reference',
+    description='DCNv3 and DCNv4 operators (InternImage) with CPU and CUDA kernels and PyTorch references',
     packages=find_packages(include=['ops_dcnv3', 'ops_dcnv3.*']),
     ext_modules=[_extension()],
     cmdclass={'build_ext': BuildExtension},

@@ -1,10 +1,10 @@
-"""The CUDA kernel against the reference. GPU-only: CI has no GPU, so these run on a
+"""The CUDA kernels (DCNv3, and DCNv4 through the same kernels) against the reference. GPU-only: CI has no GPU, so these run on a
 lent GPU machine (see README, "Testing the CUDA kernel")."""
 import pytest
 import torch
 
 import ops_dcnv3
-from ops_dcnv3.functions import DCNv3Function, dcnv3_core_pytorch
+from ops_dcnv3.functions import DCNv3Function, DCNv4Function, dcnv3_core_pytorch, dcnv4_core_pytorch, pack_offset_mask
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='GPU-only: no CUDA device here')
 
@@ -97,3 +97,25 @@ def test_autocast_and_compile():
     assert out.dtype == torch.float16
     fn = torch.compile(lambda a, b, c: DCNv3Function.apply(a, b, c, *params, 1.0, 256, 0), fullgraph=True)
     torch.testing.assert_close(fn(x, offset, mask), DCNv3Function.apply(x, offset, mask, *params, 1.0, 256, 0))
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float64, 1e-10), (torch.float32, 1e-4), (torch.bfloat16, 5e-2)])
+@pytest.mark.parametrize('geometry', GEOMETRIES)
+def test_dcnv4_matches_reference_with_zero_tail_gradient(dtype, tol, geometry):
+    (x, offset, mask), params = case(**geometry)
+    rc = geometry.get('remove_center', 0)
+    offset_mask = pack_offset_mask(offset, mask * 2 - 0.5, params[8])
+    expected = run_with_grads(dcnv4_core_pytorch, (x, offset_mask), params, rc)
+
+    def dcnv4_cuda(*args):
+        *tensors_and_params, scale, remove_center = args
+        return DCNv4Function.apply(*tensors_and_params, scale, 256, remove_center)
+    rounded = [t.to('cuda', dtype) for t in (x, offset_mask)]
+    got = run_with_grads(dcnv4_cuda, rounded, params, rc)
+    if dtype == torch.bfloat16:  # against the float32 kernel on the same rounded inputs (see above)
+        expected = run_with_grads(dcnv4_cuda, [t.float() for t in rounded], params, rc)
+    assert got[0].dtype == dtype and got[0].is_cuda
+    assert torch.all(got[2][..., 3 * params[8] * (params[0] ** 2 - rc):] == 0)
+    for a, b in zip(got, expected):
+        b = b.detach().double().cpu()
+        torch.testing.assert_close(a.double().cpu(), b, rtol=tol, atol=tol * (1 + b.abs().max().item()))

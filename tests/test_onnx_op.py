@@ -1,6 +1,6 @@
-"""The DCNv3 core exported as standard ONNX DeformConv (ops_dcnv3.onnx), run in ONNX Runtime, against
-the float64 reference: both exporters, kernels 1-7 and non-square, strides, pads, dilations, groups,
-offset_scale, remove_center, samples outside the image."""
+"""The DCNv3 and DCNv4 cores exported as standard ONNX DeformConv (ops_dcnv3.onnx), run in ONNX Runtime,
+against the float64 reference: both exporters, kernels 1-7 and non-square, strides, pads, dilations,
+groups, offset_scale, remove_center, samples outside the image."""
 import io
 
 import numpy as np
@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from ops_dcnv3.functions import dcnv3_core_pytorch
+from ops_dcnv3.functions import dcnv3_core_pytorch, dcnv4_core_pytorch, pack_offset_mask
 from ops_dcnv3.onnx import custom_translation_table
 
 
@@ -20,6 +20,11 @@ class Core(torch.nn.Module):
 
     def forward(self, x, offset, mask):
         return torch.ops.ops_dcnv3.dcnv3_forward(x, offset, mask, *self.params)
+
+
+class CoreV4(Core):
+    def forward(self, x, offset_mask):
+        return torch.ops.ops_dcnv3.dcnv4_forward(x, offset_mask, *self.params)
 
 
 def out_size(size, kernel, stride, pad, dilation):
@@ -52,14 +57,14 @@ def outside_fraction(x, offset, params):
     return outside.float().mean().item()
 
 
-def export(params, inputs, dynamo):
+def export(params, inputs, dynamo, core=Core):
     if dynamo:
-        program = torch.onnx.export(Core(params).eval(), inputs, dynamo=True, opset_version=19,
+        program = torch.onnx.export(core(params).eval(), inputs, dynamo=True, opset_version=19,
                                     custom_translation_table=custom_translation_table())
         return program.model_proto
     buffer = io.BytesIO()
-    torch.onnx.export(Core(params), inputs, buffer, dynamo=False, opset_version=19,
-                      input_names=['x', 'offset', 'mask'])
+    torch.onnx.export(core(params), inputs, buffer, dynamo=False, opset_version=19,
+                      input_names=['x', 'offset', 'mask'][:len(inputs)])
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -69,14 +74,23 @@ def run_ort(model, inputs):
     return session.run(None, {name: t.numpy() for name, t in zip(names, inputs)})[0]
 
 
-def check_against_reference(params_case, dynamo):
+def check_against_reference(params_case, dynamo, dcnv4=False):
+    """DCNv3 with a softmaxed mask, or DCNv4 (``dcnv4``) with a raw mask packed into offset_mask
+    (its padding channels random: they must be ignored)."""
     x, offset, mask, params = make_case(*params_case)
-    model = export(params, (x, offset, mask), dynamo)
+    if dcnv4:
+        offset_mask = pack_offset_mask(offset, mask * 3 - 1, params[8])
+        offset_mask[..., offset.shape[-1] + mask.shape[-1]:] = torch.randn(1).item() * 100
+        inputs, core = (x, offset_mask), CoreV4
+        expected = dcnv4_core_pytorch(x.double(), offset_mask.double(), *params).numpy()
+    else:
+        inputs, core = (x, offset, mask), Core
+        expected = dcnv3_core_pytorch(x.double(), offset.double(), mask.double(), *params).numpy()
+    model = export(params, inputs, dynamo, core)
     onnx.checker.check_model(model, full_check=True)
     assert {node.domain for node in model.graph.node} <= {'', 'ai.onnx'}
     assert any(node.op_type == 'DeformConv' for node in model.graph.node)
-    expected = dcnv3_core_pytorch(x.double(), offset.double(), mask.double(), *params).numpy()
-    got = run_ort(model, (x, offset, mask))
+    got = run_ort(model, inputs)
     assert got.shape == expected.shape and got.dtype == np.float32
     assert np.abs(got - expected).max() <= 1e-5
     assert np.abs(expected).max() > 0.1  # a real signal, not zeros everywhere
@@ -114,6 +128,14 @@ def test_dynamo_export_matches_reference(case):
     check_against_reference(case, dynamo=True)
 
 
+# DCNv4: the same translation from offset_mask, raw mask; a spread of the cases in both exporters.
+@pytest.mark.parametrize('dynamo', [False, True], ids=['torchscript', 'dynamo'])
+@pytest.mark.parametrize('case', [CASES[1], CASES[4], CASES[5], CASES[9]], ids=lambda c: 'k{}x{}_s{}{}_os{}_rc{}'.format(
+    *c[0], *c[1], c[6], c[7]))
+def test_dcnv4_export_matches_reference(case, dynamo):
+    check_against_reference(case, dynamo, dcnv4=True)
+
+
 def test_layout_constants_follow_the_spec():
     """Point (i, j) of ONNX's row-major kernel is DCNv3's x-major point j * kh + i, (y, x) swapped."""
     from ops_dcnv3.onnx import deform_conv_layout
@@ -123,6 +145,12 @@ def test_layout_constants_follow_the_spec():
     assert offset_index[:4].tolist() == [1, 0, 5, 4]  # point (0, 0) -> DCNv3 0, point (0, 1) -> DCNv3 2
     _, _, mask_index = deform_conv_layout(3, 3, 1, 1, 2, 2.0, 1)
     assert mask_index[4] == mask_index[13] == 16  # both groups' centres read the appended zero channel
+    # DCNv4: group g's offsets from g * 3P, its mask from g * 3P + 2P; the zero channel after K_pad.
+    offset_index, _, mask_index = deform_conv_layout(2, 3, 1, 1, 2, 1.0, 0, fused=True)
+    assert mask_index.tolist() == [12, 14, 16, 13, 15, 17, 30, 32, 34, 31, 33, 35]
+    assert offset_index[:4].tolist() == [1, 0, 5, 4] and offset_index[12:14].tolist() == [19, 18]
+    _, _, mask_index = deform_conv_layout(3, 3, 1, 1, 2, 1.0, 1, fused=True)
+    assert mask_index[4] == mask_index[13] == 48  # K_pad of 3 x 2 x 8
 
 
 def test_opset_below_19_is_refused_with_a_reason():

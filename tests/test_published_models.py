@@ -56,10 +56,10 @@ def load_log():
 
 
 def test_every_published_config_has_a_layout():
-    """25 configs of the published COCO / ADE20K detectors and segmentors (issues 16, 17) and those of the
-    other datasets so far (issue 25: Cityscapes UperNet), each with its layout file."""
+    """26 configs of the published COCO / ADE20K detectors and segmentors (issues 16, 17, 23) and those of
+    the other datasets so far (issue 25: Cityscapes UperNet), each with its layout file."""
     assert set(CONFIGS) <= set(LAYOUT_FILES), sorted(set(CONFIGS) - set(LAYOUT_FILES))
-    assert len(LAYOUT_CONFIGS) == 25 + 5, LAYOUT_CONFIGS
+    assert len(LAYOUT_CONFIGS) == 26 + 5, LAYOUT_CONFIGS
 
 
 @pytest.mark.parametrize('name', LAYOUT_CONFIGS)

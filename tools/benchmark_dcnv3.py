@@ -75,9 +75,15 @@ def bench(shape, device, dtype, repeat, clock=time.perf_counter):
         def backward(graph=graph):
             torch.autograd.grad(graph, inputs, grad, retain_graph=True)
         calls.update({(name, 'fwd'): forward, (name, 'bwd'): backward, (name, 'fwd+bwd'): forward_backward})
-    for fn in calls.values():  # warm-up
-        fn()
-        fn()
+    return measure(calls, device, repeat, clock)
+
+
+def measure(calls, device, repeat, clock=time.perf_counter, warm_up=2):
+    """{key: [ms, ...]} of each of ``calls`` ({key: function}), after ``warm_up`` calls each, in
+    ``repeat`` rounds of one call each in turn."""
+    for fn in calls.values():
+        for _ in range(warm_up):
+            fn()
     samples = {key: [] for key in calls}
     for _ in range(repeat):
         for key, fn in calls.items():
@@ -85,41 +91,64 @@ def bench(shape, device, dtype, repeat, clock=time.perf_counter):
     return samples
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def common_arguments(parser):
+    """--device, --threads, --repeat and --cpu-time (shared with benchmark_dcnv4.py)."""
     parser.add_argument('--device', choices=['cpu', 'cuda'], action='append',
                         help='device(s) to run on (default: cpu, and cuda when available)')
-    parser.add_argument('--dtype', default='float32', choices=['float32', 'float16', 'bfloat16', 'float64'])
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (default: torch default)')
     parser.add_argument('--repeat', type=int, default=20)
     parser.add_argument('--cpu-time', action='store_true', help='time CPU time of the process, not wall time')
-    args = parser.parse_args()
+
+
+def set_up(args, what):
+    """Applies --threads, prints the run's settings (``what``: e.g. the dtypes); returns (devices, clock)."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = args.device or ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
-    dtype = getattr(torch, args.dtype)
     load = os.getloadavg()
     print(f'ops_dcnv3 backends: {sorted(ops_dcnv3.backends())}; torch {torch.__version__}; '
-          f'{torch.get_num_threads()} CPU threads; {args.dtype}; load average {load[0]:.2f} {load[1]:.2f}; '
+          f'{torch.get_num_threads()} CPU threads; {what}; load average {load[0]:.2f} {load[1]:.2f}; '
           f'{"process CPU" if args.cpu_time else "wall"} time')
-    print('ms as median/best of the interleaved rounds; x = reference time over compiled time; '
-          'bwd/fwd = compiled backward over compiled forward')
-    clock = time.process_time if args.cpu_time else time.perf_counter
-    header = (f'{"device":6} {"N,H,W,C,G":>15} | {"fwd ms":>13} {"x":>11} | {"bwd ms":>13} {"bwd/fwd":>9} | '
-              f'{"fwd+bwd ms":>13} {"ref ms":>15} {"x":>11}')
+    devices = args.device or ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+    return devices, (time.process_time if args.cpu_time else time.perf_counter)
+
+
+def compiled_devices(devices, legend, header):
+    """Prints the table's legend and header; yields the devices with a compiled kernel, saying which
+    are skipped."""
+    print(legend)
     print(header)
     print('-' * len(header))
     for device in devices:
-        if device not in ops_dcnv3.backends():
+        if device in ops_dcnv3.backends():
+            yield device
+        else:
             print(f'{device}: no compiled kernel in this build, skipped')
-            continue
-        for shape in SHAPES:
-            s = bench(shape, device, dtype, args.repeat, clock)
-            med = {key: statistics.median(v) for key, v in s.items()}
-            best = {key: min(v) for key, v in s.items()}
 
-            def pair(key, width=13):
-                return f'{med[key]:.2f}/{best[key]:.2f}'.rjust(width)
+
+def summary(samples):
+    """Median and best of each key's times, and ``cell(key)``: 'median/best' right-aligned."""
+    med = {key: statistics.median(v) for key, v in samples.items()}
+    best = {key: min(v) for key, v in samples.items()}
+
+    def cell(key, width=13):
+        return f'{med[key]:.2f}/{best[key]:.2f}'.rjust(width)
+    return med, best, cell
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_arguments(parser)
+    parser.add_argument('--dtype', default='float32', choices=['float32', 'float16', 'bfloat16', 'float64'])
+    args = parser.parse_args()
+    devices, clock = set_up(args, args.dtype)
+    dtype = getattr(torch, args.dtype)
+    legend = ('ms as median/best of the interleaved rounds; x = reference time over compiled time; '
+              'bwd/fwd = compiled backward over compiled forward')
+    header = (f'{"device":6} {"N,H,W,C,G":>15} | {"fwd ms":>13} {"x":>11} | {"bwd ms":>13} {"bwd/fwd":>9} | '
+              f'{"fwd+bwd ms":>13} {"ref ms":>15} {"x":>11}')
+    for device in compiled_devices(devices, legend, header):
+        for shape in SHAPES:
+            med, best, pair = summary(bench(shape, device, dtype, args.repeat, clock))
 
             def ratio(num, den, width=11):
                 return f'{med[num] / med[den]:.1f}/{best[num] / best[den]:.1f}'.rjust(width)

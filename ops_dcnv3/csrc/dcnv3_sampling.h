@@ -21,6 +21,33 @@ struct Geometry {
   bool remove_center;
 };
 
+// Where the offsets and mask value of output pixel ``pix``, group ``grp``, point ``k`` lie
+// in memory: offsets (x, y) at offset[pix * offset_pixel + grp * offset_group + 2k (+ 1)],
+// the mask value at mask[pix * mask_pixel + grp * mask_group + k]. DCNv3 has two tensors with
+// the groups packed (group strides 2P and P); DCNv4 one offset_mask row per pixel in which
+// each group holds 3P values, its 2P offsets then its P mask values (the mask pointer is then
+// the same tensor's, 2P elements in).
+struct PointLayout {
+  int64_t offset_pixel, offset_group, mask_pixel, mask_group;
+
+  C10_HOST_DEVICE int64_t offset_at(int64_t pix, int64_t grp, int64_t k) const {
+    return pix * offset_pixel + grp * offset_group + 2 * k;
+  }
+  C10_HOST_DEVICE int64_t mask_at(int64_t pix, int64_t grp, int64_t k) const {
+    return pix * mask_pixel + grp * mask_group + k;
+  }
+};
+
+// DCNv3's layout: offsets and mask in separate rows of the given pixel strides.
+inline PointLayout separate_layout(const Geometry& g, int64_t offset_pixel, int64_t mask_pixel) {
+  return {offset_pixel, 2 * g.points, mask_pixel, g.points};
+}
+
+// DCNv4's layout: one offset_mask row of ``pixel`` elements, 3P per group.
+inline PointLayout fused_layout(const Geometry& g, int64_t pixel) {
+  return {pixel, 3 * g.points, pixel, 3 * g.points};
+}
+
 // Regular-grid position of sampling point k relative to the grid centre, in
 // pixels, before offset_scale: (a*dw - cx, b*dh - cy).
 C10_HOST_DEVICE inline void grid_point(const Geometry& g, int64_t k, int64_t& dx, int64_t& dy) {

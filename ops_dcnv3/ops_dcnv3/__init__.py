@@ -1,10 +1,11 @@
-"""DCNv3, the deformable convolution at the core of InternImage.
+"""DCNv3, the deformable convolution at the core of InternImage, and its successor DCNv4.
 
-- ``ops_dcnv3.functions``: the operator (``DCNv3Function``, compiled) and its
-  pure-PyTorch reference (``dcnv3_core_pytorch``).
-- ``ops_dcnv3.modules``: the learnable layers ``DCNv3`` and ``DCNv3_pytorch``.
+- ``ops_dcnv3.functions``: the operators (``DCNv3Function``, ``DCNv4Function``, compiled) and
+  their pure-PyTorch references (``dcnv3_core_pytorch``, ``dcnv4_core_pytorch``).
+- ``ops_dcnv3.modules``: the learnable layers ``DCNv3``, ``DCNv3_pytorch``, ``DCNv4`` and
+  ``DCNv4_pytorch``.
 - ``ops_dcnv3.backends()``: the devices that have a compiled kernel.
-- ``ops_dcnv3.onnx``: export of the op as ONNX ``DeformConv`` (TorchScript exporter:
+- ``ops_dcnv3.onnx``: export of the ops as ONNX ``DeformConv`` (TorchScript exporter:
   registered on import; dynamo exporter: ``ops_dcnv3.onnx.custom_translation_table()``).
 
 The conventions (offset layout, x-major point order, offset_scale, remove_center,

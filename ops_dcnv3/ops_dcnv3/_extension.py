@@ -1,9 +1,9 @@
 """Loads the compiled extension and registers its Python-side pieces.
 
 The C++ library defines ``torch.ops.ops_dcnv3.dcnv3_forward`` / ``dcnv3_backward``
-with CPU (and optionally CUDA) kernels, and ``dcnv3_softmax_forward`` /
-``dcnv3_softmax_backward`` (the mask given as logits, softmax fused; CPU only), and
-registers their autograd (csrc/dcnv3_autograd.cpp). Here we add what Python provides
+and ``dcnv4_forward`` / ``dcnv4_backward`` with CPU (and optionally CUDA) kernels, and
+``dcnv3_softmax_forward`` / ``dcnv3_softmax_backward`` (the mask given as logits, softmax
+fused; CPU only), and registers their autograd (csrc/dcnv3_autograd.cpp). Here we add what Python provides
 better: a fake (meta) implementation for torch.compile and export, and autocast casting. A missing extension is not fatal: callers fall
 back to the reference with a warning (see ``functions.dcnv3_func``).
 """
@@ -31,39 +31,44 @@ def output_size(size, kernel, stride, pad, dilation):
     return (size + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
 
 
-# Each forward op and the op computing its gradients. dcnv3_softmax_forward takes the mask's
-# logits and applies the softmax over each group's points itself (CPU kernel only).
-OPS = {'dcnv3_forward': 'dcnv3_backward', 'dcnv3_softmax_forward': 'dcnv3_softmax_backward'}
+# Each forward op, the op computing its gradients, and its number of tensor arguments.
+# dcnv3_softmax_forward takes the mask's logits and applies the softmax over each group's
+# points itself (CPU kernel only); dcnv4_forward takes one offset_mask tensor.
+OPS = {'dcnv3_forward': ('dcnv3_backward', 3), 'dcnv3_softmax_forward': ('dcnv3_softmax_backward', 3),
+       'dcnv4_forward': ('dcnv4_backward', 2)}
 
 
 def _register():
     ops = torch.ops.ops_dcnv3
     library = torch.library.Library('ops_dcnv3', 'IMPL')
 
-    def forward_fake(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                     dilation_h, dilation_w, group, group_channels, offset_scale, remove_center):
-        n, h, w, c = input.shape
-        return input.new_empty((n, output_size(h, kernel_h, stride_h, pad_h, dilation_h),
-                                output_size(w, kernel_w, stride_w, pad_w, dilation_w), c))
+    def fakes(tensors):
+        def forward_fake(input, *args):
+            kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = args[tensors - 1:tensors + 7]
+            n, h, w, c = input.shape
+            return input.new_empty((n, output_size(h, kernel_h, stride_h, pad_h, dilation_h),
+                                    output_size(w, kernel_w, stride_w, pad_w, dilation_w), c))
 
-    def backward_fake(grad_output, input, offset, mask, *params):
-        return torch.empty_like(input), offset.new_empty(offset.shape), mask.new_empty(mask.shape)
+        def backward_fake(grad_output, input, *args):
+            return (torch.empty_like(input), *(t.new_empty(t.shape) for t in args[:tensors - 1]))
+        return forward_fake, backward_fake
 
-    # Under autocast the three inputs arrive in different dtypes (softmax runs in
+    # Under autocast the tensor inputs arrive in different dtypes (softmax runs in
     # float32): run the kernel in the autocast dtype, which it accumulates in float.
-    def autocast_kernel(forward_op, device_type):
-        def kernel(input, offset, mask, *params):
+    def autocast_kernel(forward_op, device_type, tensors):
+        def kernel(*args):
             dtype = torch.get_autocast_dtype(device_type)
             with torch.autocast(device_type, enabled=False):
-                return forward_op(input.to(dtype), offset.to(dtype), mask.to(dtype), *params)
+                return forward_op(*(t.to(dtype) for t in args[:tensors]), *args[tensors:])
         return kernel
 
-    for forward_name, backward_name in OPS.items():
+    for forward_name, (backward_name, tensors) in OPS.items():
         forward_op = getattr(ops, forward_name)
+        forward_fake, backward_fake = fakes(tensors)
         torch.library.register_fake(f'ops_dcnv3::{forward_name}', forward_fake)
         torch.library.register_fake(f'ops_dcnv3::{backward_name}', backward_fake)
-        library.impl(forward_name, autocast_kernel(forward_op, 'cpu'), 'AutocastCPU')
-        library.impl(forward_name, autocast_kernel(forward_op, 'cuda'), 'AutocastCUDA')
+        library.impl(forward_name, autocast_kernel(forward_op, 'cpu', tensors), 'AutocastCPU')
+        library.impl(forward_name, autocast_kernel(forward_op, 'cuda', tensors), 'AutocastCUDA')
     return library
 
 

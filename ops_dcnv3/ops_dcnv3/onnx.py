@@ -15,6 +15,9 @@ and ``offset_group = G`` once offsets and masks are rearranged
   (a ``Mul`` and an ``Add`` of constants, emitted only when s != 1).
 - layout: DCNv3 is channels-last, ``DeformConv`` channels-first: ``Transpose`` around it.
 
+DCNv4 (``ops_dcnv3::dcnv4_forward``) is the same translation with the raw mask, its
+offsets and mask gathered from the one ``offset_mask`` tensor (``fused=True``).
+
 Only ``ai.onnx`` operators are emitted. The graph is built once by
 :func:`dcnv3_to_deform_conv` against a small builder interface, so each exporter
 (TorchScript: :func:`register_torchscript_symbolic`; dynamo:
@@ -26,13 +29,16 @@ import torch
 
 MIN_OPSET = 19  # DeformConv appeared in opset 19
 OP_NAME = 'ops_dcnv3::dcnv3_forward'
+DCNV4_OP_NAME = 'ops_dcnv3::dcnv4_forward'
 
 NHWC_TO_NCHW = [0, 3, 1, 2]
 NCHW_TO_NHWC = [0, 2, 3, 1]
 
 
-def deform_conv_layout(kernel_h, kernel_w, dilation_h, dilation_w, group, offset_scale, remove_center):
-    """Constants that turn DCNv3's offset / mask channels into DeformConv's.
+def deform_conv_layout(kernel_h, kernel_w, dilation_h, dilation_w, group, offset_scale, remove_center,
+                       fused=False):
+    """Constants that turn DCNv3's offset / mask channels (``fused``: DCNv4's offset_mask channels)
+    into DeformConv's.
 
     Returns ``(offset_index, offset_bias, mask_index)``:
 
@@ -41,9 +47,23 @@ def deform_conv_layout(kernel_h, kernel_w, dilation_h, dilation_w, group, offset
     - ``offset_bias`` (G*kh*kw*2,) float32: the constant term ``(grid - centre) * (s - 1)``,
       or None when ``offset_scale == 1``;
     - ``mask_index`` (G*kh*kw,): the DCNv3 mask channel for each ONNX point, where index
-      ``G*P`` is the zero channel appended for the removed centre.
+      ``G*P`` (``fused``: K_pad) is the zero channel appended for the removed centre.
     """
     points = kernel_h * kernel_w - (1 if remove_center else 0)
+    if fused:  # group g's 2P offsets, then its P mask values, from g * 3P; K_pad channels
+        def offset_channel(source, d):
+            return (source // points) * 3 * points + 2 * (source % points) + d
+
+        def mask_channel(source):
+            return (source // points) * 3 * points + 2 * points + source % points
+        zero_channel = (3 * group * points + 7) // 8 * 8
+    else:
+        def offset_channel(source, d):
+            return source * 2 + d
+
+        def mask_channel(source):
+            return source
+        zero_channel = group * points
     centre_point = (kernel_w // 2) * kernel_h + kernel_h // 2  # x-major index of the centre
     centre_y = (dilation_h * (kernel_h - 1)) // 2
     centre_x = (dilation_w * (kernel_w - 1)) // 2
@@ -56,10 +76,11 @@ def deform_conv_layout(kernel_h, kernel_w, dilation_h, dilation_w, group, offset
                 if remove_center and k > centre_point:
                     k -= 1
                 source = g * points + k
-                mask_index.append(group * points if removed else source)
+                mask_index.append(zero_channel if removed else mask_channel(source))
                 # The removed centre's offset is irrelevant (its mask is 0): take any real channel.
                 source = g * points if removed else source
-                offset_index += [source * 2 + 1, source * 2]  # ONNX wants (y, x), DCNv3 gives (x, y)
+                # ONNX wants (y, x), DCNv3 gives (x, y)
+                offset_index += [offset_channel(source, 1), offset_channel(source, 0)]
                 offset_bias += [(i * dilation_h - centre_y) * (offset_scale - 1),
                                 (j * dilation_w - centre_x) * (offset_scale - 1)]
     bias = None if offset_scale == 1 else np.asarray(offset_bias, dtype=np.float32)
@@ -67,15 +88,16 @@ def deform_conv_layout(kernel_h, kernel_w, dilation_h, dilation_w, group, offset
 
 
 def dcnv3_to_deform_conv(builder, input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                         dilation_h, dilation_w, group, group_channels, offset_scale, remove_center):
+                         dilation_h, dilation_w, group, group_channels, offset_scale, remove_center, fused=False):
     """Emit the DCNv3 core through ``builder`` (see ``_TorchScriptBuilder``); returns the output value.
 
     Arguments are those of ``torch.ops.ops_dcnv3.dcnv3_forward``: channels-last
-    ``input`` (N, H, W, C), ``offset`` (N, Ho, Wo, G*P*2), ``mask`` (N, Ho, Wo, G*P).
+    ``input`` (N, H, W, C), ``offset`` (N, Ho, Wo, G*P*2), ``mask`` (N, Ho, Wo, G*P); with
+    ``fused``, ``offset`` and ``mask`` are both DCNv4's ``offset_mask`` (N, Ho, Wo, K_pad).
     """
     channels = group * group_channels
     offset_index, offset_bias, mask_index = deform_conv_layout(
-        kernel_h, kernel_w, dilation_h, dilation_w, group, offset_scale, remove_center)
+        kernel_h, kernel_w, dilation_h, dilation_w, group, offset_scale, remove_center, fused)
 
     offset = builder.op('Gather', offset, builder.const(offset_index), axis=3)
     if offset_bias is not None:
@@ -98,6 +120,11 @@ def dcnv3_to_deform_conv(builder, input, offset, mask, kernel_h, kernel_w, strid
     return builder.op('Transpose', output, perm=NCHW_TO_NHWC)
 
 
+def dcnv4_to_deform_conv(builder, value, offset_mask, *params):
+    """Emit the DCNv4 core (arguments of ``torch.ops.ops_dcnv3.dcnv4_forward``) through ``builder``."""
+    return dcnv3_to_deform_conv(builder, value, offset_mask, offset_mask, *params, fused=True)
+
+
 def softmax_over_points(builder, mask_logits, group):
     """Softmax of channels-last mask logits (N, H, W, G*P) over the P points of each group,
     for an op variant that takes logits rather than the normalised mask."""
@@ -106,9 +133,9 @@ def softmax_over_points(builder, mask_logits, group):
     return builder.op('Reshape', normalised, builder.const(np.array([0, 0, 0, -1], np.int64)))
 
 
-def _check_opset(opset):
+def _check_opset(opset, op_name=OP_NAME):
     if opset < MIN_OPSET:
-        raise RuntimeError(f'{OP_NAME} exports as ONNX DeformConv, which needs opset >= {MIN_OPSET}; '
+        raise RuntimeError(f'{op_name} exports as ONNX DeformConv, which needs opset >= {MIN_OPSET}; '
                            f'this export asked for opset {opset} (pass opset_version={MIN_OPSET} or later)')
 
 
@@ -137,13 +164,19 @@ class _TorchScriptBuilder:
         return value
 
 
-def _torchscript_symbolic(g, input, offset, mask, *params):
-    _check_opset(g.opset)
-    from torch.onnx import symbolic_helper
-    # The op's int / float arguments arrive as graph constants.
-    kinds = ['i'] * 10 + ['f', 'i']
-    values = [symbolic_helper._maybe_get_const(p, kind) for p, kind in zip(params, kinds)]
-    return dcnv3_to_deform_conv(_TorchScriptBuilder(g), input, offset, mask, *values)
+def _torchscript_symbolic_of(op_name, translate, tensors):
+    def symbolic(g, *args):
+        _check_opset(g.opset, op_name)
+        from torch.onnx import symbolic_helper
+        # The op's int / float arguments arrive as graph constants.
+        kinds = ['i'] * 10 + ['f', 'i']
+        values = [symbolic_helper._maybe_get_const(p, kind) for p, kind in zip(args[tensors:], kinds)]
+        return translate(_TorchScriptBuilder(g), *args[:tensors], *values)
+    return symbolic
+
+
+_torchscript_symbolic = _torchscript_symbolic_of(OP_NAME, dcnv3_to_deform_conv, 3)
+_torchscript_symbolic_dcnv4 = _torchscript_symbolic_of(DCNV4_OP_NAME, dcnv4_to_deform_conv, 2)
 
 
 _registered = False
@@ -155,6 +188,7 @@ def register_torchscript_symbolic():
     if not _registered:
         # Registered from opset 1 so that an export below 19 ends in _check_opset's message.
         torch.onnx.register_custom_op_symbolic(OP_NAME, _torchscript_symbolic, 1)
+        torch.onnx.register_custom_op_symbolic(DCNV4_OP_NAME, _torchscript_symbolic_dcnv4, 1)
         _registered = True
 
 
@@ -188,11 +222,20 @@ def _dynamo_translation(input, offset, mask, kernel_h: int, kernel_w: int, strid
                                 offset_scale, remove_center)
 
 
+def _dynamo_translation_dcnv4(value, offset_mask, kernel_h: int, kernel_w: int, stride_h: int, stride_w: int,
+                              pad_h: int, pad_w: int, dilation_h: int, dilation_w: int, group: int,
+                              group_channels: int, offset_scale: float, remove_center: int):
+    return dcnv4_to_deform_conv(_OnnxscriptBuilder(), value, offset_mask, kernel_h, kernel_w, stride_h, stride_w,
+                                pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
+                                remove_center)
+
+
 def custom_translation_table():
-    """``{torch.ops.ops_dcnv3.dcnv3_forward.default: translation}`` for
+    """``{torch.ops.ops_dcnv3.dcnv3_forward.default: translation, ...dcnv4_forward...}`` for
     ``torch.onnx.export(..., dynamo=True, custom_translation_table=...)``; empty when the
     compiled op is not loaded (the model then runs, and exports, the pure-PyTorch reference)."""
     from ._extension import IMPORT_ERROR
     if IMPORT_ERROR is not None:
         return {}
-    return {torch.ops.ops_dcnv3.dcnv3_forward.default: _dynamo_translation}
+    return {torch.ops.ops_dcnv3.dcnv3_forward.default: _dynamo_translation,
+            torch.ops.ops_dcnv3.dcnv4_forward.default: _dynamo_translation_dcnv4}

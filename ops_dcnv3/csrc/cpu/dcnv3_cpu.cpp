@@ -21,8 +21,8 @@
 
 namespace dcnv3 {
 
-// The tensors one call works on (channels-last; contiguous but for offset and mask, whose
-// pixels are rows at offset_stride / mask_stride elements).
+// The tensors one call works on (channels-last; contiguous but for the offsets and mask,
+// and their gradients, which lie as their PointLayout says).
 template <typename scalar_t>
 struct Tensors {
   const scalar_t* input;
@@ -30,11 +30,16 @@ struct Tensors {
   const scalar_t* mask;         // the mask, or with softmax_mask its logits
   const scalar_t* grad_output;  // backward only
   scalar_t* output;             // forward only
-  scalar_t* grad_offset;        // backward only, contiguous
-  scalar_t* grad_mask;          // backward only, contiguous
-  int64_t offset_stride, mask_stride;
+  scalar_t* grad_offset;        // backward only
+  scalar_t* grad_mask;          // backward only
+  PointLayout layout, grad_layout;
   bool softmax_mask;
 };
+
+template <typename scalar_t>
+const scalar_t* offset_data(const PointTensors& p) { return p.offset.const_data_ptr<scalar_t>(); }
+template <typename scalar_t>
+const scalar_t* mask_data(const PointTensors& p) { return p.mask.const_data_ptr<scalar_t>() + p.mask_start; }
 
 namespace cpu_baseline {
 #define DCNV3_CPU_TARGET
@@ -82,28 +87,13 @@ std::vector<acc_t> scaled_grid(const Geometry& g) {
 
 }  // namespace
 
-namespace {
-
-bool has_pixel_rows(const at::Tensor& t) {
-  return t.dim() == 4 && t.stride(3) == 1 && t.stride(2) >= t.size(3) && t.stride(1) == t.size(2) * t.stride(2) &&
-         t.stride(0) == t.size(1) * t.stride(1);
-}
-
-// Elements from one pixel to the next of a tensor pixel_rows returned.
-int64_t pixel_stride(const at::Tensor& t) { return has_pixel_rows(t) ? t.stride(2) : t.size(3); }
-
-}  // namespace
-
-at::Tensor pixel_rows(const at::Tensor& t) { return has_pixel_rows(t) ? t : t.contiguous(); }
-
-at::Tensor forward_cpu(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
-                       const Geometry& g, bool softmax_mask) {
+at::Tensor forward_cpu(const at::Tensor& input, const PointTensors& points, const Geometry& g, bool softmax_mask) {
   auto output = at::empty({g.batch, g.height_out, g.width_out, g.channels}, input.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_forward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    Tensors<scalar_t> t{input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
-                        mask.const_data_ptr<scalar_t>(), nullptr, output.mutable_data_ptr<scalar_t>(),
-                        nullptr, nullptr, pixel_stride(offset), pixel_stride(mask), softmax_mask};
+    Tensors<scalar_t> t{input.const_data_ptr<scalar_t>(), offset_data<scalar_t>(points), mask_data<scalar_t>(points),
+                        nullptr, output.mutable_data_ptr<scalar_t>(), nullptr, nullptr, points.layout,
+                        points.layout, softmax_mask};
     const std::vector<acc_t> grid = scaled_grid<acc_t>(g);
     const bool avx2 = use_avx2();
     at::parallel_for(0, g.batch * g.height_out * g.width_out, pixel_grain(g), [&](int64_t begin, int64_t end) {
@@ -133,14 +123,16 @@ template <typename scalar_t>
 void reachable_rows(const Tensors<scalar_t>& t, const Geometry& g, const at::opmath_type<scalar_t>* grid,
                     Task& task) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t GP = g.group * g.points, HW = g.height_out * g.width_out;
+  const int64_t HW = g.height_out * g.width_out;
   acc_t lo = std::numeric_limits<acc_t>::infinity(), hi = -lo;  // NaN offsets sample nothing: skipped
   for (int64_t pix = task.pixel_begin; pix < task.pixel_end; ++pix) {
-    const scalar_t* off = t.offset + pix * t.offset_stride;
-    for (int64_t q = 0; q < GP; ++q) {
-      const acc_t oy = acc_t(off[2 * q + 1]);
-      lo = oy < lo ? oy : lo;
-      hi = oy > hi ? oy : hi;
+    for (int64_t grp = 0; grp < g.group; ++grp) {
+      const scalar_t* off = t.offset + t.layout.offset_at(pix, grp, 0);
+      for (int64_t k = 0; k < g.points; ++k) {
+        const acc_t oy = acc_t(off[2 * k + 1]);
+        lo = oy < lo ? oy : lo;
+        hi = oy > hi ? oy : hi;
+      }
     }
   }
   const int64_t first = task.pixel_begin, last = task.pixel_end - 1;
@@ -178,22 +170,20 @@ void reachable_rows(const Tensors<scalar_t>& t, const Geometry& g, const at::opm
 // accumulation type (float, double); rows that several tasks reach (a few at each task
 // boundary, offsets being small) and rows of lower-precision outputs go to private buffers,
 // summed row by row in task order at the end.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
-    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& offset,
-    const at::Tensor& mask, const Geometry& g, bool softmax_mask) {
+at::Tensor backward_cpu(const at::Tensor& grad_output, const at::Tensor& input, const PointTensors& points,
+                        const PointTensors& grads, const Geometry& g, bool softmax_mask) {
   auto grad_input = at::empty_like(input);
-  auto grad_offset = at::empty(offset.sizes(), offset.options());
-  auto grad_mask = at::empty(mask.sizes(), mask.options());
   const int64_t pixels = g.batch * g.height_out * g.width_out;
   const int64_t task_count = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), pixels));
   const int64_t row_numel = g.width_in * g.channels, rows = g.batch * g.height_in;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     constexpr bool kAccumulateInOutput = std::is_same_v<acc_t, scalar_t>;
-    Tensors<scalar_t> t{input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
-                        mask.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
-                        nullptr, grad_offset.mutable_data_ptr<scalar_t>(), grad_mask.mutable_data_ptr<scalar_t>(),
-                        pixel_stride(offset), pixel_stride(mask), softmax_mask};
+    Tensors<scalar_t> t{input.const_data_ptr<scalar_t>(), offset_data<scalar_t>(points), mask_data<scalar_t>(points),
+                        grad_output.const_data_ptr<scalar_t>(), nullptr,
+                        grads.offset.mutable_data_ptr<scalar_t>(),
+                        grads.mask.mutable_data_ptr<scalar_t>() + grads.mask_start, points.layout, grads.layout,
+                        softmax_mask};
     const std::vector<acc_t> grid = scaled_grid<acc_t>(g);
     const bool avx2 = use_avx2();
 
@@ -283,7 +273,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
       }
     });
   });
-  return {grad_input, grad_offset, grad_mask};
+  return grad_input;
 }
 
 }  // namespace dcnv3

@@ -1,12 +1,13 @@
-"""Pure-PyTorch reference of the DCNv3 core (bilinear sampling via grid_sample).
+"""Pure-PyTorch references of the DCNv3 and DCNv4 cores (bilinear sampling via grid_sample).
 
-It runs anywhere PyTorch runs and defines the semantics the compiled kernels are
-tested against; see DCNV3_SPEC.md for the conventions.
+They run anywhere PyTorch runs and define the semantics the compiled kernels are
+tested against; see DCNV3_SPEC.md for the conventions. DCNv4 is DCNv3 with the
+offsets and the raw mask read from one tensor (:func:`split_offset_mask`).
 """
 import torch
 import torch.nn.functional as F
 
-from .checks import check_dcnv3_args
+from .checks import check_dcnv3_args, check_dcnv4_args, padded_offset_mask_channels
 
 
 def regular_grid(kernel_h, kernel_w, dilation_h, dilation_w, remove_center, device, dtype):
@@ -50,3 +51,32 @@ def dcnv3_core_pytorch(input, offset, mask, kernel_h, kernel_w, stride_h, stride
     output = (sampled * weights).sum(-1)  # (N*G, Cg, H_out*W_out)
     output = output.reshape(n, group, group_channels, h_out, w_out).permute(0, 3, 4, 1, 2)
     return output.reshape(n, h_out, w_out, group * group_channels)
+
+
+def split_offset_mask(offset_mask, group, points):
+    """DCNv4's ``offset_mask`` (N, H, W, K_pad) as DCNv3's ``offset`` (N, H, W, G*P*2) and ``mask``
+    (N, H, W, G*P): group g's 2P offsets (x, y per point) then its P mask values start at g*3P,
+    and the channels past 3GP are ignored."""
+    n, h, w, _ = offset_mask.shape
+    grouped = offset_mask[..., :3 * group * points].reshape(n, h, w, group, 3 * points)
+    offset, mask = grouped.split([2 * points, points], dim=-1)
+    return offset.reshape(n, h, w, -1), mask.reshape(n, h, w, -1)
+
+
+def pack_offset_mask(offset, mask, group):
+    """The inverse of :func:`split_offset_mask`: DCNv3's offset and mask in one zero-padded DCNv4 tensor."""
+    n, h, w, _ = offset.shape
+    packed = torch.cat([offset.reshape(n, h, w, group, -1), mask.reshape(n, h, w, group, -1)], dim=-1)
+    packed = packed.reshape(n, h, w, -1)
+    points = mask.shape[-1] // group
+    return F.pad(packed, (0, padded_offset_mask_channels(group, points) - packed.shape[-1]))
+
+
+def dcnv4_core_pytorch(value, offset_mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                       dilation_h, dilation_w, group, group_channels, offset_scale, remove_center=0):
+    """DCNv4 core on channels-last tensors; see ``DCNv4Function.apply`` for the arguments."""
+    _, _, points = check_dcnv4_args(value, offset_mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                    dilation_h, dilation_w, group, group_channels, offset_scale, remove_center)
+    offset, mask = split_offset_mask(offset_mask, group, points)
+    return dcnv3_core_pytorch(value, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              dilation_h, dilation_w, group, group_channels, offset_scale, remove_center)

@@ -3,37 +3,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..functions import DCNv3Function, dcnv3_core_pytorch, dcnv3_softmax_core, mask_softmax
-from .layers import build_act_layer, build_norm_layer, linear
+from ..functions import (DCNv3Function, DCNv4Function, dcnv3_core_pytorch, dcnv3_softmax_core, dcnv4_core_pytorch,
+                         mask_softmax, pack_offset_mask)
+from .layers import build_act_layer, build_norm_layer, core_params, linear, set_core_attributes
 
 
 class DCNv3(nn.Module):
     """DCNv3 with the compiled core (falls back to the reference where none is built).
 
-    Constructor arguments and parameter names are those of the published layer.
+    Constructor arguments and parameter names are those of the published layer. With
+    ``use_dcn_v4_op`` (as published), the parameters and the softmaxed mask stay DCNv3's and
+    the DCNv4 kernel samples: offsets and mask are packed into one ``offset_mask`` tensor.
     """
 
     def __init__(self, channels=64, kernel_size=3, dw_kernel_size=None, stride=1, pad=1, dilation=1,
                  group=4, offset_scale=1.0, act_layer='GELU', norm_layer='LN',
-                 center_feature_scale=False, remove_center=False):
+                 center_feature_scale=False, remove_center=False, use_dcn_v4_op=False):
         super().__init__()
-        if channels % group != 0:
-            raise ValueError(f'DCNv3: channels ({channels}) must be divisible by group ({group})')
-        if remove_center and kernel_size % 2 == 0:
-            raise ValueError(f'DCNv3: remove_center needs an odd kernel_size, got {kernel_size}')
+        points = set_core_attributes(self, 'DCNv3', channels, kernel_size, stride, pad, dilation, group,
+                                     offset_scale, center_feature_scale, remove_center)
         dw_kernel_size = dw_kernel_size if dw_kernel_size is not None else kernel_size
-        self.channels = channels
-        self.kernel_size = kernel_size
         self.dw_kernel_size = dw_kernel_size
-        self.stride = stride
-        self.pad = pad
-        self.dilation = dilation
-        self.group = group
-        self.group_channels = channels // group
-        self.offset_scale = offset_scale
-        self.center_feature_scale = center_feature_scale
-        self.remove_center = int(remove_center)
-        points = kernel_size * kernel_size - self.remove_center
+        self.use_dcn_v4_op = use_dcn_v4_op
 
         self.dw_conv = nn.Sequential(
             nn.Conv2d(channels, channels, dw_kernel_size, stride=1, padding=(dw_kernel_size - 1) // 2,
@@ -58,10 +49,10 @@ class DCNv3(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def core(self, value, offset, mask):
-        k = self.kernel_size
-        return DCNv3Function.apply(value, offset, mask, k, k, self.stride, self.stride, self.pad, self.pad,
-                                   self.dilation, self.dilation, self.group, self.group_channels,
-                                   self.offset_scale, 256, self.remove_center)
+        return DCNv3Function.apply(value, offset, mask, *core_params(self), 256, self.remove_center)
+
+    def core_dcnv4(self, value, offset_mask):
+        return DCNv4Function.apply(value, offset_mask, *core_params(self), 256, self.remove_center)
 
     def sample(self, value, query):
         """The core on ``value``, with offsets and mask projected from ``query``.
@@ -70,16 +61,13 @@ class DCNv3(nn.Module):
         computes both projections (the parameters stay the published ``offset`` and ``mask``)
         and the op applies the softmax as it reads the mask logits; same outputs.
         """
-        if value.device.type != 'cpu':
+        if value.device.type != 'cpu' or self.use_dcn_v4_op:
             return self.sample_as_published(value, query)
         weight = torch.cat([self.offset.weight, self.mask.weight])
         bias = torch.cat([self.offset.bias, self.mask.bias])
         offset, mask_logits = linear(query, weight, bias).split(
             [self.offset.out_features, self.mask.out_features], dim=-1)
-        k = self.kernel_size
-        return dcnv3_softmax_core(value, offset, mask_logits, k, k, self.stride, self.stride, self.pad, self.pad,
-                                  self.dilation, self.dilation, self.group, self.group_channels,
-                                  self.offset_scale, self.remove_center)
+        return dcnv3_softmax_core(value, offset, mask_logits, *core_params(self), self.remove_center)
 
     def project(self, layer, x, residual=None):
         """``residual + layer(x)`` for the value and output projections (oneDNN for CPU inference,
@@ -88,6 +76,8 @@ class DCNv3(nn.Module):
 
     def sample_as_published(self, value, query):
         offset, mask = self.offset(query), mask_softmax(self.mask(query), self.group).type(value.dtype)
+        if self.use_dcn_v4_op:
+            return self.core_dcnv4(value, pack_offset_mask(offset, mask, self.group))
         return self.core(value, offset, mask)
 
     def forward(self, input, residual=None):
@@ -115,8 +105,8 @@ class DCNv3_pytorch(DCNv3):  # noqa: N801  (published name)
     def project(self, layer, x, residual=None):
         return layer(x) if residual is None else residual + layer(x)
 
+    def core_dcnv4(self, value, offset_mask):
+        return dcnv4_core_pytorch(value, offset_mask, *core_params(self), self.remove_center)
+
     def core(self, value, offset, mask):
-        k = self.kernel_size
-        return dcnv3_core_pytorch(value, offset, mask, k, k, self.stride, self.stride, self.pad, self.pad,
-                                  self.dilation, self.dilation, self.group, self.group_channels,
-                                  self.offset_scale, self.remove_center)
+        return dcnv3_core_pytorch(value, offset, mask, *core_params(self), self.remove_center)

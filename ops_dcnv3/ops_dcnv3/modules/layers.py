@@ -80,3 +80,31 @@ def linear(x, weight, bias=None, gelu=False, residual=None):
     if residual is not None:
         return residual + out
     return F.gelu(out) if gelu else out
+
+
+def core_params(layer):
+    """The scalar arguments (kernel_h .. offset_scale) of a DCNv3 / DCNv4 layer's core."""
+    k = layer.kernel_size
+    return (k, k, layer.stride, layer.stride, layer.pad, layer.pad, layer.dilation, layer.dilation, layer.group,
+            layer.group_channels, layer.offset_scale)
+
+
+def set_core_attributes(layer, name, channels, kernel_size, stride, pad, dilation, group, offset_scale,
+                        center_feature_scale, remove_center):
+    """Check a DCNv3 / DCNv4 layer's geometry (errors prefixed with ``name``) and store it on the layer
+    under the published attribute names; returns the number of sampling points per group."""
+    if channels % group != 0:
+        raise ValueError(f'{name}: channels ({channels}) must be divisible by group ({group})')
+    if remove_center and kernel_size % 2 == 0:
+        raise ValueError(f'{name}: remove_center needs an odd kernel_size, got {kernel_size}')
+    layer.channels = channels
+    layer.kernel_size = kernel_size
+    layer.stride = stride
+    layer.pad = pad
+    layer.dilation = dilation
+    layer.group = group
+    layer.group_channels = channels // group
+    layer.offset_scale = offset_scale
+    layer.center_feature_scale = center_feature_scale
+    layer.remove_center = int(remove_center)
+    return kernel_size * kernel_size - layer.remove_center
