@@ -7,6 +7,8 @@
   ``OptimWrapper`` would clip each rank's shard by its own norm), and that records each parameter's
   unsharded shape before sharding: with ``use_orig_params`` the optimizer constructor sees flat shards,
   and the layer-decay rules (no weight decay for 1-d parameters) read the recorded shape.
+- ``InternImageFSDPStrategy``: mmengine's ``FSDPStrategy``, whose resuming of the optimizer
+  passes its arguments to torch's ``optim_state_dict_to_load`` in the order of torch < 2.1.
 - ``internimage_wrap_policy``: one FSDP unit per InternImage block and per transformer encoder /
   decoder layer of the heads (DINO, Mask2Former). Modules reached through methods other than
   ``forward`` (a head's ``loss`` / ``predict``) cannot be units of their own: FSDP gathers a unit's
@@ -21,9 +23,11 @@
 """
 import torch
 import torch.distributed as torch_dist
+from mmengine._strategy import FSDPStrategy
 from mmengine.hooks import Hook
 from mmengine.model import MMFullyShardedDataParallel
-from mmengine.registry import FUNCTIONS, HOOKS, MODEL_WRAPPERS
+from mmengine.registry import FUNCTIONS, HOOKS, MODEL_WRAPPERS, STRATEGIES
+from torch.distributed.fsdp import FullyShardedDataParallel
 
 from .backbone import InternImageLayer
 
@@ -86,6 +90,16 @@ class InternImageFSDP(MMFullyShardedDataParallel):
         return super().train_step(data, optim_wrapper)
 
 
+@STRATEGIES.register_module()
+class InternImageFSDPStrategy(FSDPStrategy):
+    """mmengine's FSDPStrategy; see the module docstring."""
+
+    def load_optim_state_dict(self, state_dict):
+        optimizer = self.optim_wrapper.optimizer
+        self.optim_wrapper.load_state_dict(FullyShardedDataParallel.optim_state_dict_to_load(
+            model=self.model, optim=optimizer, optim_state_dict=state_dict))
+
+
 def storage_bytes(tensors):
     """Bytes of the distinct storages behind ``tensors`` (views of one FSDP shard count once)."""
     storages = {}
@@ -131,15 +145,27 @@ class StateMemoryHook(Hook):
             runner.message_hub.update_scalar(f'train/{key}', value)
 
 
+def full_state_dict_cfg():
+    """FSDPStrategy's ``state_dict_cfg='full'`` (rank 0 saves the plain model's state dict and the
+    optimizer's, by parameter name), copied to the CPU from GPUs only. On CPUs the copy is a no-op and
+    torch 2.14's optimizer state gathering then returns every state of a parameter as a view of one
+    buffer, reused for each state: ``exp_avg`` came back equal to ``exp_avg_sq``."""
+    offload = torch.cuda.is_available()
+    return dict(
+        state_dict_type='FULL_STATE_DICT',
+        state_dict_config=dict(type='FullStateDictConfig', rank0_only=True, offload_to_cpu=offload),
+        optim_state_dict_config=dict(type='FullOptimStateDictConfig', rank0_only=True, offload_to_cpu=offload))
+
+
 def use_fsdp(cfg):
-    """Train ``cfg`` sharded: mmengine's FlexibleRunner with FSDPStrategy and ``InternImageFSDP``
+    """Train ``cfg`` sharded: mmengine's FlexibleRunner with (InternImage)FSDPStrategy and ``InternImageFSDP``
     (a unit per block and per transformer layer, each block recomputed in backward, original
     parameters for the layer-decay constructors), saving full checkpoints (the plain model's keys;
     resumed into the sharded model). Settings already in ``cfg.strategy`` are kept."""
     strategy = dict(
-        type='FSDPStrategy',
+        type='InternImageFSDPStrategy',
         model_wrapper=dict(type='InternImageFSDP', use_orig_params=True),
-        state_dict_cfg='full',
+        state_dict_cfg=full_state_dict_cfg(),
         activation_checkpointing=dict(check_fn='internimage_activation_checkpointing'))
     given = dict(cfg.get('strategy') or {})
     strategy['model_wrapper'].update(given.pop('model_wrapper', None) or {})
