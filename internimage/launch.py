@@ -24,6 +24,7 @@ from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
 
+from . import fsdp  # noqa: F401  (registers InternImageFSDP, its wrap policy, StateMemoryHook)
 from .safe_loading import CheckpointError, allow_mmengine_checkpoints
 
 
@@ -74,18 +75,23 @@ def init_cpu_distributed(cfg, launcher):
     cfg.model_wrapper_cfg = wrapper
 
 
-@MODEL_WRAPPERS.register_module()
-class CPUDistributedDataParallel(MMDistributedDataParallel):
-    """mmengine's DDP wrapper for a model on CPUs. torch's SyncBatchNorm refuses CPU tensors, and
+def cpu_module(module):
+    """``module`` for distributed training on CPUs. torch's SyncBatchNorm refuses CPU tensors, and
     mmengine reverts it only when not distributed, so here SyncBN layers (UPerNet's heads) become
     BatchNorm: each process normalises over its own images."""
+    if any(type(m).__name__ == 'SyncBatchNorm' for m in module.modules()):  # torch's or mmcv's
+        print_log('SyncBatchNorm needs GPUs: on CPUs each process uses its own batch statistics',
+                  logger='current')
+        module = revert_sync_batchnorm(module)
+    return module
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """mmengine's DDP wrapper for a model on CPUs (SyncBN as :func:`cpu_module` says)."""
 
     def __init__(self, module, **kwargs):
-        if any(type(m).__name__ == 'SyncBatchNorm' for m in module.modules()):  # torch's or mmcv's
-            print_log('SyncBatchNorm needs GPUs: on CPUs each process uses its own batch statistics',
-                      logger='current')
-            module = revert_sync_batchnorm(module)
-        super().__init__(module=module, **kwargs)
+        super().__init__(module=cpu_module(module), **kwargs)
 
 
 class EmptyDatasetError(RuntimeError):
@@ -113,19 +119,30 @@ def build_checked_dataset(dataset_cfg):
     return dataset
 
 
-def build_runner(cfg):
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
+def checked_runner(runner_class):
+    """``runner_class`` whose dataloaders refuse an empty dataset (:func:`build_checked_dataset`)."""
 
-    class CheckedRunner(Runner):
+    class CheckedRunner(runner_class):
         @staticmethod
         def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
             if isinstance(dataloader, dict) and isinstance(dataloader.get('dataset'), dict):
                 dataloader = dict(dataloader, dataset=build_checked_dataset(dataloader['dataset']))
-            return Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+            return runner_class.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+
+    return CheckedRunner
+
+
+def build_runner(cfg):
+    """mmengine's Runner, or its FlexibleRunner (``runner_type='FlexibleRunner'``: a ``strategy``,
+    e.g. sharded training, ``internimage.fsdp``); another ``runner_type`` from the registry."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import FlexibleRunner, Runner
 
     allow_mmengine_checkpoints()
-    return RUNNERS.build(cfg) if 'runner_type' in cfg else CheckedRunner.from_cfg(cfg)
+    runner_type = cfg.get('runner_type', 'Runner')
+    if runner_type in ('Runner', 'FlexibleRunner'):
+        return checked_runner(FlexibleRunner if runner_type == 'FlexibleRunner' else Runner).from_cfg(cfg)
+    return RUNNERS.build(cfg)
 
 
 def end_cpu_distributed_job():

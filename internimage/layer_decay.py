@@ -10,7 +10,8 @@ optimizer-wrapper constructor usable from mmdet, mmseg and mmpretrain configs::
 Layer ids run from 0 (stem) through one per block to ``num_layers + 1`` (everything
 outside the backbone: necks and heads). A parameter of layer id ``i`` gets
 ``lr = base_lr * layer_decay_rate ** (num_layers + 1 - i)``. Norms, biases,
-layer-scale gammas and other 1-d parameters get no weight decay.
+layer-scale gammas and other 1-d parameters get no weight decay. Names and shapes are the plain
+model's also when it is wrapped (DDP, or FSDP with ``use_orig_params``: ``internimage.fsdp``).
 
 What ``offset_lr_scale`` scales, and a few placements, follow the published code of each
 task, so each plugin registers its own under the one name:
@@ -29,6 +30,8 @@ task, so each plugin registers its own under the one name:
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
+from .fsdp import full_ndim, unwrapped_name
+
 
 def layer_id_of(name, num_layers, depths, post_norms_by_block=False):
     """Layer id of a parameter named as in a model whose backbone is ``backbone``."""
@@ -46,7 +49,7 @@ def layer_id_of(name, num_layers, depths, post_norms_by_block=False):
 
 def takes_no_weight_decay(name, param):
     leaf = name.rsplit('.', 1)[-1]
-    return param.ndim == 1 or leaf == 'bias' or 'norm' in name or leaf.startswith('gamma')
+    return full_ndim(param) == 1 or leaf == 'bias' or 'norm' in name or leaf.startswith('gamma')
 
 
 class CustomLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
@@ -86,8 +89,7 @@ class CustomLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         for name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
-            if name.startswith('module.'):  # wrapped for distributed training
-                name = name[len('module.'):]
+            name = unwrapped_name(name)  # wrapped for distributed training: DDP, FSDP units, checkpointing
             layer_id = self.layer_id(name, num_layers, depths)
             no_decay = self.no_weight_decay(name, param)
             offset = self.scaled_by_offset_lr(name)
@@ -129,7 +131,7 @@ class ClassificationLayerDecayOptimizerConstructor(CustomLayerDecayOptimizerCons
         return 'offset' in name or 'center_feature_scale_proj' in name
 
     def no_weight_decay(self, name, param):
-        return param.ndim == 1 or name.endswith('.bias')
+        return full_ndim(param) == 1 or name.endswith('.bias')
 
 
 class DetectionLayerDecayOptimizerConstructor(CustomLayerDecayOptimizerConstructor):

@@ -5,6 +5,7 @@ chosen by the config's ``default_scope``)::
     python tools/train.py CONFIG --resume                 # from the latest checkpoint in the work dir
     python tools/train.py CONFIG --resume path/to/epoch_3.pth
     bash tools/dist_train.sh CONFIG 8                     # PyTorch distributed (see README)
+    bash tools/dist_train.sh CONFIG 8 --fsdp              # sharded (FSDP): the giant models (see README)
 """
 import argparse
 import os
@@ -13,6 +14,7 @@ import sys
 
 from mmengine.config import DictAction
 
+from internimage.fsdp import use_fsdp
 from internimage.launch import build_runner, load_config, run_safely
 from internimage.safe_loading import CheckpointError, check_loadable, checkpoints_newest_first
 
@@ -24,6 +26,9 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or without a value from the latest in the work dir')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision (CUDA)')
+    parser.add_argument('--fsdp', action='store_true',
+                        help='shard parameters, gradients and optimizer states over the processes (FSDP, '
+                             "mmengine's FlexibleRunner); checkpoints keep the plain model's layout")
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by (GPUs x images per GPU) / auto_scale_lr.base_batch_size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -55,6 +60,11 @@ def newest_loadable_checkpoint(work_dir):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    if args.fsdp:
+        if args.launcher == 'none':
+            sys.exit('--fsdp shards over distributed processes: run it through tools/dist_train.sh or '
+                     'tools/slurm_train.sh (or --launcher pytorch / slurm)')
+        use_fsdp(cfg)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -72,7 +82,7 @@ def main(argv=None):
         cfg.resume, cfg.load_from = True, args.resume
     def train():
         runner = build_runner(cfg)
-        runner.logger.info(f'world size: {runner.world_size} (launcher: {runner.launcher})')
+        runner.logger.info(f'world size: {runner.world_size} (launcher: {cfg.launcher})')
         for message in skipped:
             runner.logger.warning(f'--resume: skipped a checkpoint that does not load. {message}')
         runner.train()
