@@ -19,11 +19,7 @@ NAMES = sorted(name for name in OURS if name in PUBLISHED_FILES)
 
 
 def test_every_config_of_ours_is_a_published_one():
-<<<<<<< HEAD
     assert sorted(OURS) == NAMES and len(NAMES) == 26 + 5  # COCO / ADE20K, Cityscapes UperNet
-=======
-    assert sorted(OURS) == NAMES and len(NAMES) == 26
->>>>>>> i23
 
 
 @pytest.mark.parametrize('name', NAMES)
