@@ -8,7 +8,7 @@ One idea per module; the submodules are imported on use, and ``runtime``, ``open
 - ``normalisation``: the model's data preprocessor as an in-graph map of RGB pixels;
 - ``wrappers``: what is exported per task (logits, seg logits, the detector's predict path);
 - ``export``: :func:`export.export_model`, a model to an ONNX ModelProto (torch's exporters, mmdeploy);
-- ``files``: writing it: checked, ONNX external data over 2 GB, the OpenVINO IR;
+- ``files``: writing it: checked, ONNX external data over 2 GB, the OpenVINO IR (no torch);
 - ``verify``: the file against the PyTorch model on the same pixels;
 - ``runtime``: a file in ONNX Runtime or OpenVINO (:class:`runtime.DeployedModel`);
 - ``openvino_extension``: ONNX ``DeformConv`` onto OpenVINO's ``DeformableConvolution``;

@@ -17,9 +17,6 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEPLOY_CONFIGS = osp.join(ROOT, 'configs', 'deploy')
 MIN_OPSET = 19
-# protobuf serialises at most 2 GiB; above this many bytes of tensors the weights go to a data file
-# (a margin is left for the graph itself).
-EXTERNAL_DATA_THRESHOLD = 2 ** 31 - 2 ** 27
 
 
 # --- classifiers and segmentors: torch.onnx.export ---------------------------------------------

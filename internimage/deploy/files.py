@@ -1,9 +1,12 @@
 """Writing an exported model: the ``.onnx`` file, checked, with its weights in a data file beside it when
-they are too large for one protobuf (ONNX external data), and the OpenVINO IR (``.xml`` / ``.bin``)."""
+they are too large for one protobuf (ONNX external data), and the OpenVINO IR (``.xml`` / ``.bin``).
+Needs onnx and openvino only (no torch)."""
 import os
 import os.path as osp
 
-from .export import EXTERNAL_DATA_THRESHOLD
+# protobuf serialises at most 2 GiB; above this many bytes of tensors the weights go to a data file
+# (a margin is left for the graph itself).
+EXTERNAL_DATA_THRESHOLD = 2 ** 31 - 2 ** 27
 
 
 def tensor_bytes(proto):
