@@ -107,19 +107,31 @@ def run_file(model, pixels, runtime='onnxruntime', precision='f32', threads=None
         return open_session(source, runtime, threads, precision).run(pixels.numpy())
 
 
-def verify(model, task, exported, pixels, runtime='onnxruntime', precision='f32'):
-    """Run ``exported`` (a path or ModelProto) in ``runtime`` and the model in PyTorch on ``pixels``:
-    the differences (see the module docstring)."""
+def reference(model, task, pixels):
+    """What the PyTorch model computes on ``pixels``: the logits, or per image (boxes, scores, labels)."""
     from .wrappers import dense_wrapper
-    outputs = run_file(exported, pixels, runtime, precision)
     model.eval()
     if task == 'detection':
-        return compare_detections(outputs, torch_detections(model, pixels))
-    wrapper, name = dense_wrapper(model, task)
+        return torch_detections(model, pixels)
+    wrapper, _ = dense_wrapper(model, task)
     with torch.no_grad():
-        expected = wrapper(pixels).numpy()
+        return wrapper(pixels).numpy()
+
+
+def differences(task, outputs, expected):
+    """The file's ``outputs`` against the :func:`reference` ``expected`` (see the module docstring)."""
+    from .wrappers import OUTPUT_NAMES
+    if task == 'detection':
+        return compare_detections(outputs, expected)
+    name = OUTPUT_NAMES[task]
     return {name: relative_difference(outputs[name], expected),
             f'{name}_abs': float(np.abs(outputs[name] - expected).max())}
+
+
+def verify(model, task, exported, pixels, runtime='onnxruntime', precision='f32'):
+    """Run ``exported`` (a path or ModelProto) in ``runtime`` and the model in PyTorch on ``pixels``:
+    the differences."""
+    return differences(task, run_file(exported, pixels, runtime, precision), reference(model, task, pixels))
 
 
 def describe(task, diffs, where, runtime='ONNX Runtime'):

@@ -22,7 +22,7 @@ import sys
 from internimage.deploy.export import MIN_OPSET, export_model
 from internimage.deploy.files import EXTERNAL_DATA_THRESHOLD, save_onnx, save_openvino
 from internimage.deploy.model import load_model
-from internimage.deploy.verify import describe, sample_pixels, second_shape, verify
+from internimage.deploy.verify import describe, differences, reference, run_file, sample_pixels, second_shape
 
 DEFAULT_SHAPES = {'classification': (224, 224), 'segmentation': (512, 512), 'detection': (800, 1344)}
 
@@ -67,7 +67,8 @@ def main():
         proto = export_model(cfg, model, task, pixels, args.dynamic, args.opset, args.exporter)
     except ValueError as error:  # a model / exporter combination that cannot work, explained
         sys.exit(f'{args.config}: {error}')
-    written = save_onnx(proto, args.out, external_data_threshold=0 if args.external_data else EXTERNAL_DATA_THRESHOLD)
+    threshold = 0 if args.external_data else EXTERNAL_DATA_THRESHOLD
+    written = save_onnx(proto, args.out, external_data_threshold=threshold)
     del proto
     print(f'wrote {" and ".join(written)} ({task}, opset {args.opset}, {"dynamic" if args.dynamic else "static"} shape)')
     files = [(args.out, 'onnxruntime', 'ONNX Runtime')]
@@ -79,9 +80,10 @@ def main():
     if args.dynamic:  # the same file at another input shape
         other = sample_pixels(*second_shape(task, batch=args.batch, height=height, width=width), args.image, seed=1)
         inputs.append((other, f'another input {tuple(other.shape)}'))
-    for path, runtime, runtime_name in files:
-        for sample, where in inputs:
-            print(describe(task, verify(model, task, path, sample, runtime), where, runtime_name))
+    for sample, where in inputs:
+        expected = reference(model, task, sample)
+        for path, runtime, runtime_name in files:
+            print(describe(task, differences(task, run_file(path, sample, runtime), expected), where, runtime_name))
 
 
 if __name__ == '__main__':
