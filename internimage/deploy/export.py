@@ -8,7 +8,6 @@ class names and input conventions are stored in the file's metadata (``internima
 """
 import contextlib
 import json
-import os
 import os.path as osp
 import tempfile
 
