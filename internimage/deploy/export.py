@@ -1,5 +1,5 @@
-"""Export an InternImage model to ONNX (opset >= 19, DCNv3 as the standard ``DeformConv``) and write the
-ModelProto (:mod:`.files` writes it: ONNX external data over 2 GB, the OpenVINO IR on request).
+"""Export an InternImage model to an ONNX ModelProto (opset >= 19, DCNv3 as the standard ``DeformConv``);
+:mod:`.files` writes it (ONNX external data over 2 GB, the OpenVINO IR on request).
 
 The file's input ``input`` is (N, 3, H, W) float32 RGB pixels (0-255); the normalisation of the config's
 data preprocessor is inside the graph (:mod:`.normalisation`). Outputs: :mod:`.wrappers`. The task,
@@ -13,7 +13,7 @@ import tempfile
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the checkout (an editable install)
 DEPLOY_CONFIGS = osp.join(ROOT, 'configs', 'deploy')
 MIN_OPSET = 19
 
