@@ -1,7 +1,10 @@
-"""Whole models exported by tools/deploy/export_onnx.py, checked, run in ONNX Runtime, against PyTorch,
-with DCNv3 offsets and masks perturbed so that sampling is really deformed."""
+"""Whole models exported by internimage.deploy (tools/deploy/export_onnx.py), checked, run in ONNX Runtime
+and in OpenVINO (the same export), against PyTorch, with DCNv3 offsets and masks perturbed so that
+sampling is really deformed."""
+import copy
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +13,15 @@ import onnx
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools' / 'deploy'))
-from export_onnx import (compare_detections, export_model, load_model, relative_difference,  # noqa: E402
-                         sample_pixels, second_shape, verify)
-from onnx_infer import OnnxModel  # noqa: E402
-from pipeline_reference import reference_outputs, write_image  # noqa: E402
+from internimage.deploy.export import export_model
+from internimage.deploy.files import external_data_path, save_onnx, save_openvino
+from internimage.deploy.model import load_model
+from internimage.deploy.runtime import DeployedModel, open_session
+from internimage.deploy.verify import (as_file, compare_detections, differences, reference, relative_difference,
+                                       run_file, sample_pixels, second_shape, verify)
+from pipeline_reference import reference_outputs, write_image
 
+ROOT = Path(__file__).resolve().parents[1]
 CLASSIFIER = ROOT / 'configs/imagenet/internimage_t_1k_224.py'
 UPERNET = ROOT / 'configs/ade20k/upernet_internimage_t_512_160k_ade20k.py'
 
@@ -48,15 +53,19 @@ NO_TORCH = ("import runpy, sys\n"
             "runpy.run_path(sys.argv[0], run_name='__main__')\n")
 
 
-def run_onnx_infer(proto, tmp_path, size):
-    """Draw the model's predictions on a generated image: a PNG of the image's size is written."""
+def run_onnx_infer(model, tmp_path, size, runtime='onnxruntime'):
+    """Draw the model's predictions on a generated image: a PNG of the image's size is written.
+    ``model``: a ModelProto, or the path of a file (an OpenVINO IR, say)."""
     from PIL import Image
-    onnx.save(proto, str(tmp_path / 'model.onnx'))
+    path = model
+    if not isinstance(model, (str, Path)):
+        path = tmp_path / 'model.onnx'
+        onnx.save(model, str(path))
     rgb = (np.random.default_rng(0).random((size[0] + 20, size[1] - 10, 3)) * 255).astype(np.uint8)
     Image.fromarray(rgb).save(tmp_path / 'image.jpg')
-    result = subprocess.run([sys.executable, '-c', NO_TORCH, str(ROOT / 'tools/deploy/onnx_infer.py'),
-                             str(tmp_path / 'model.onnx'), str(tmp_path / 'image.jpg'), '--out', str(tmp_path / 'vis'),
-                             '--score-thr', '0.05'], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, '-c', NO_TORCH, str(ROOT / 'tools/deploy/onnx_infer.py'), str(path),
+                             str(tmp_path / 'image.jpg'), '--out', str(tmp_path / 'vis'), '--score-thr', '0.05',
+                             '--runtime', runtime], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / 'vis' / 'image.png') as drawn:
         assert drawn.size == (size[1] - 10, size[0] + 20)
@@ -70,14 +79,31 @@ def check(proto, deform_convs=30):
     assert sum(n.op_type == 'DeformConv' for n in proto.graph.node) == deform_convs
 
 
-def verify_dynamic(model, task, proto, pixels):
-    """A dynamic file on the export sample and on a second input of another height and width (and,
-    for classifiers and segmentors, another batch): the differences on each."""
-    batch, _, height, width = pixels.shape
-    other = sample_pixels(*second_shape(task, batch, height, width), seed=1)
-    assert other.shape[0] != batch or task == 'detection'
-    assert other.shape[2] != height and other.shape[3] != width
-    return [verify(model, task, proto, pixels), verify(model, task, proto, other)]
+RUNTIMES = ('onnxruntime', 'openvino')  # the same file in each (OpenVINO: with the DeformConv extension)
+
+
+def verify_everywhere(model, task, proto, pixels, dynamic):
+    """``{runtime: [differences]}``: the file in each runtime against PyTorch, at the export sample and,
+    for a dynamic file, at a second input of another height and width (and, for classifiers and
+    segmentors, another batch). Each runtime loads the file once."""
+    samples = [pixels]
+    if dynamic:
+        batch, _, height, width = pixels.shape
+        other = sample_pixels(*second_shape(task, batch, height, width), seed=1)
+        assert other.shape[0] != batch or task == 'detection'
+        assert other.shape[2] != height and other.shape[3] != width
+        samples.append(other)
+    expected = [reference(model, task, sample) for sample in samples]
+    diffs, seconds = {}, {}
+    for runtime in RUNTIMES:
+        start = time.perf_counter()
+        with as_file(proto) as path:
+            session = open_session(path, runtime)
+            diffs[runtime] = [differences(task, session.run(sample.numpy()), want)
+                              for sample, want in zip(samples, expected)]
+        seconds[runtime] = round(time.perf_counter() - start, 1)
+    print(diffs, 'seconds', seconds)  # the figures, shown with pytest -rA
+    return diffs
 
 
 def against_pipeline(cfg, model, task, proto, tmp_path, size):
@@ -86,7 +112,7 @@ def against_pipeline(cfg, model, task, proto, tmp_path, size):
     from PIL import Image
     image = write_image(tmp_path / 'pipeline.jpg', *size)
     onnx.save(proto, str(tmp_path / 'pipeline.onnx'))
-    outputs, scale, _ = OnnxModel(str(tmp_path / 'pipeline.onnx'))(np.asarray(Image.open(image).convert('RGB')))
+    outputs, scale, _ = DeployedModel(str(tmp_path / 'pipeline.onnx'))(np.asarray(Image.open(image).convert('RGB')))
     assert scale == 1.0
     expected = reference_outputs(cfg, model, image, *size)
     if task == 'detection':
@@ -95,30 +121,73 @@ def against_pipeline(cfg, model, task, proto, tmp_path, size):
     return {name: relative_difference(outputs[name][0], expected)}
 
 
-def test_classifier_static_and_dynamic(tmp_path):
+def cpu_runs_bf16():
+    import openvino as ov
+    return 'BF16' in ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+
+
+@pytest.fixture(scope='module')
+def classifier():
+    """InternImage-T, deformed, and its static export at 64 x 64 (one export for the tests below)."""
     cfg, model, task = load(CLASSIFIER)
     deform(model)
     pixels = sample_pixels(1, 64, 64)
-    static = export_model(cfg, model, task, pixels, dynamic=False)
+    return cfg, model, task, pixels, export_model(cfg, model, task, pixels, dynamic=False)
+
+
+def test_classifier_static_and_dynamic(classifier, tmp_path):
+    cfg, model, task, pixels, static = classifier
     check(static)
-    static_diff = verify(model, task, static, pixels)
-    print('static', static_diff)  # the figures, shown with pytest -rA
-    assert static_diff['logits'] <= 1e-4
+    for runtime, (diff,) in verify_everywhere(model, task, static, pixels, dynamic=False).items():
+        assert diff['logits'] <= 1e-4, runtime
+    bf16 = verify(model, task, static, pixels, 'openvino', precision='bf16')  # OpenVINO's bf16 precision hint
+    print('openvino bf16', bf16)
+    if cpu_runs_bf16():
+        assert 1e-4 < bf16['logits'] <= 0.05  # bf16 ran (not f32), and is close
+    else:  # OpenVINO runs f32 where the CPU has no bf16 instructions
+        assert bf16['logits'] <= 1e-4
     assert 'top-1' in run_onnx_infer(static, tmp_path, (64, 64))
     pipeline_diff = against_pipeline(cfg, model, task, static, tmp_path, (64, 64))
     print('pipeline', pipeline_diff)
     assert pipeline_diff['logits'] <= 1e-4
     dynamic = export_model(cfg, model, task, pixels, dynamic=True)
     check(dynamic)
-    for diff in verify_dynamic(model, task, dynamic, pixels):
-        print('dynamic', diff)
-        assert diff['logits'] <= 1e-4
+    for runtime, diffs in verify_everywhere(model, task, dynamic, pixels, dynamic=True).items():
+        assert all(diff['logits'] <= 1e-4 for diff in diffs), runtime
     # The deformation matters: the file (deformed weights) no longer matches the model without it.
+    undeformed = copy.deepcopy(model)
     with torch.no_grad():
-        for module in model.modules():
+        for module in undeformed.modules():
             if hasattr(module, 'offset_scale') and hasattr(module, 'offset'):
                 module.offset.bias.zero_()
-    assert verify(model, task, static, pixels)['logits'] > 1e-3
+    assert verify(undeformed, task, static, pixels)['logits'] > 1e-3
+
+
+def test_external_data_and_openvino_ir(classifier, tmp_path):
+    """Weights over the threshold (2 GB by default; here 0) go to FILE.onnx.data beside the file, which
+    ONNX Runtime and OpenVINO read. ``export_onnx.py --openvino``'s IR, made from that pair: plain
+    OpenVINO (no extension) loads it, with the ONNX file's input and outputs; onnx_infer runs it."""
+    import openvino as ov
+    _, model, task, pixels, static = classifier
+    path = str(tmp_path / 'cls.onnx')
+    written = save_onnx(static, path, external_data_threshold=0)
+    data = Path(external_data_path(path))
+    assert written == [path, str(data)]
+    assert Path(path).stat().st_size < 0.05 * data.stat().st_size  # the weights are in the data file
+    assert all(t.raw_data for t in static.graph.initializer)  # the proto keeps its tensors in memory
+    xml, weights = save_openvino(path)
+    assert Path(xml).name == 'cls.xml' and Path(weights).is_file()
+    ir = ov.Core().read_model(xml)
+    assert [i.get_any_name() for i in ir.inputs] == ['input'] and [o.get_any_name() for o in ir.outputs] == ['logits']
+    assert 'DeformableConvolution' in {op.get_type_name() for op in ir.get_ops()}
+    expected = reference(model, task, pixels)
+    for source, runtime in ((path, 'onnxruntime'), (path, 'openvino'), (xml, 'openvino')):
+        diff = differences(task, run_file(source, pixels, runtime), expected)
+        print(Path(source).name, runtime, diff)
+        assert diff['logits'] <= 1e-4, (source, runtime)
+    assert 'top-1' in run_onnx_infer(xml, tmp_path, (64, 64), runtime='openvino')
+    save_onnx(static, path)  # under the threshold again: one file, and no stale data file
+    assert not data.exists()
 
 
 SMALL_BACKBONE = {'model.backbone.channels': 16, 'model.backbone.depths': [1, 1, 2, 1],
@@ -156,9 +225,8 @@ def test_segmentor(config, options, size, dynamic, deform_convs, tmp_path):
     pixels = sample_pixels(1, *size)
     proto = export_model(cfg, model, task, pixels, dynamic=dynamic)
     check(proto, deform_convs)
-    for diff in verify_dynamic(model, task, proto, pixels) if dynamic else [verify(model, task, proto, pixels)]:
-        print(diff)
-        assert diff['seg_logits'] <= 1e-4
+    for runtime, diffs in verify_everywhere(model, task, proto, pixels, dynamic).items():
+        assert all(diff['seg_logits'] <= 1e-4 for diff in diffs), runtime
     assert 'classes present' in run_onnx_infer(proto, tmp_path, size)
     pipeline_diff = against_pipeline(cfg, model, task, proto, tmp_path, size)
     print('pipeline', pipeline_diff)
@@ -209,9 +277,9 @@ def test_detector(config, options, size, dynamic, deform_convs, tmp_path):
     pixels = sample_pixels(1, *size)
     proto = export_model(cfg, model, task, pixels, dynamic=dynamic)
     check(proto, deform_convs)
-    for diffs in verify_dynamic(model, task, proto, pixels) if dynamic else [verify(model, task, proto, pixels)]:
-        print(diffs)
-        assert_same_detections(diffs)
+    for diffs in verify_everywhere(model, task, proto, pixels, dynamic).values():
+        for diff in diffs:
+            assert_same_detections(diff)
     assert ' 0 detections' not in run_onnx_infer(proto, tmp_path, size)
     diffs = against_pipeline(cfg, model, task, proto, tmp_path, size)
     print('pipeline', diffs)
@@ -240,7 +308,7 @@ SIZES = [(6, 6), (7, 11), (13, 17), (64, 5), (25, 38)]  # divisible and not, tal
 
 
 def test_matrix_adaptive_pool_is_adaptive_pool():
-    from dynamic_pooling import MatrixAdaptiveAvgPool2d, adaptive_pools_as_matrices
+    from internimage.deploy.dynamic_pooling import MatrixAdaptiveAvgPool2d, adaptive_pools_as_matrices
     gen = torch.Generator().manual_seed(0)
     for height, width in SIZES:
         x = torch.randn(2, 3, height, width, dtype=torch.float64, generator=gen)
@@ -254,7 +322,7 @@ def test_matrix_adaptive_pool_is_adaptive_pool():
 def test_matrix_adaptive_pool_exports_for_any_size():
     """Exported once (dynamic) at one size, the pools compute nn.AdaptiveAvgPool2d's output at others."""
     import onnxruntime as ort
-    from dynamic_pooling import MatrixAdaptiveAvgPool2d
+    from internimage.deploy.dynamic_pooling import MatrixAdaptiveAvgPool2d
     dim = torch.export.Dim.DYNAMIC
     program = torch.onnx.export(PyramidPooling(MatrixAdaptiveAvgPool2d), (torch.randn(1, 3, 12, 12),), dynamo=True,
                                 opset_version=19, input_names=['x'], dynamic_shapes={'x': {0: dim, 2: dim, 3: dim}})

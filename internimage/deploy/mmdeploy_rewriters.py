@@ -123,7 +123,9 @@ def bbox_head__predict_by_feat__per_class_boxes(self, rois, cls_scores, bbox_pre
     boxes = get_box_tensor(self.bbox_coder.decode(rois[..., 1:], bbox_preds, max_shape=batch_img_metas[0]['img_shape']))
     if not self.reg_class_agnostic:  # (B, N, C*4) boxes -> (B, N*C) rows, one class scored in each
         batch, num_rois, classes = scores.shape
-        boxes = boxes.reshape(batch, num_rois * classes, -1)
+        # 4 coordinates written out: with -1 the exported Reshape leaves the box axis unknown, and
+        # OpenVINO's CPU NonMaxSuppression wants it known ("unsupported 'boxes' input 3rd dimension").
+        boxes = boxes.reshape(batch, num_rois * classes, 4)
         one_class = torch.eye(classes, dtype=scores.dtype, device=scores.device)
         scores = (scores.unsqueeze(-1) * one_class).reshape(batch, num_rois * classes, classes)
     nms = rcnn_test_cfg.nms
