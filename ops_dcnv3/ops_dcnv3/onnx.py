@@ -27,6 +27,8 @@ raw mask logits only has to prepend :func:`softmax_over_points`.
 import numpy as np
 import torch
 
+from .functions.checks import padded_offset_mask_channels
+
 MIN_OPSET = 19  # DeformConv appeared in opset 19
 OP_NAME = 'ops_dcnv3::dcnv3_forward'
 DCNV4_OP_NAME = 'ops_dcnv3::dcnv4_forward'
@@ -56,7 +58,7 @@ def deform_conv_layout(kernel_h, kernel_w, dilation_h, dilation_w, group, offset
 
         def mask_channel(source):
             return (source // points) * 3 * points + 2 * points + source % points
-        zero_channel = (3 * group * points + 7) // 8 * 8
+        zero_channel = padded_offset_mask_channels(group, points)  # K_pad
     else:
         def offset_channel(source, d):
             return source * 2 + d

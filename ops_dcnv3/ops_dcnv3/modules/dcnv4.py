@@ -80,8 +80,8 @@ class DCNv4(nn.Module):
             # As published: the scale is computed from the sampled output.
             alpha = torch.sigmoid(F.linear(out, self.center_feature_scale_proj_weight,
                                            self.center_feature_scale_proj_bias))
-            out = out * (1 - alpha.repeat_interleave(self.group_channels, dim=-1)) + \
-                value * alpha.repeat_interleave(self.group_channels, dim=-1)
+            alpha = alpha.repeat_interleave(self.group_channels, dim=-1)  # a group's scale on its channels
+            out = out * (1 - alpha) + value * alpha
         out = out.reshape(n, -1, channels)
         return out if self.without_pointwise else self.output_proj(out)
 
