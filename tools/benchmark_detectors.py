@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'tools'))
 from benchmark_dcnv3 import measure, summary  # noqa: E402
+from internimage.variants import MASK2FORMER_STOCK_WIDTHS  # noqa: E402
 
 OURS_DET, OURS_SEG = ROOT / 'configs/coco', ROOT / 'configs/ade20k'
 # InternImage-L's Cascade layout (class-specific box heads, 3 stages, mask head) on a reduced backbone.
@@ -48,20 +49,7 @@ REDUCED_BACKBONE = {'model.backbone.channels': 64, 'model.backbone.depths': [2, 
 SMALL_MASK2FORMER = {
     'model.backbone.channels': 64, 'model.backbone.depths': [4, 4, 18, 4], 'model.backbone.groups': [4, 8, 16, 32],
     'model.backbone.level2_post_norm_block_ids': [5, 11, 17], 'model.decode_head.in_channels': [64, 128, 256, 512],
-    'model.decode_head.feat_channels': 256, 'model.decode_head.out_channels': 256,
-    'model.decode_head.num_queries': 100,
-    'model.decode_head.pixel_decoder.encoder.layer_cfg.self_attn_cfg.embed_dims': 256,
-    'model.decode_head.pixel_decoder.encoder.layer_cfg.self_attn_cfg.num_heads': 8,
-    'model.decode_head.pixel_decoder.encoder.layer_cfg.ffn_cfg.embed_dims': 256,
-    'model.decode_head.pixel_decoder.encoder.layer_cfg.ffn_cfg.feedforward_channels': 1024,
-    'model.decode_head.pixel_decoder.positional_encoding.num_feats': 128,
-    'model.decode_head.positional_encoding.num_feats': 128,
-    'model.decode_head.transformer_decoder.layer_cfg.self_attn_cfg.embed_dims': 256,
-    'model.decode_head.transformer_decoder.layer_cfg.self_attn_cfg.num_heads': 8,
-    'model.decode_head.transformer_decoder.layer_cfg.cross_attn_cfg.embed_dims': 256,
-    'model.decode_head.transformer_decoder.layer_cfg.cross_attn_cfg.num_heads': 8,
-    'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.embed_dims': 256,
-    'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.feedforward_channels': 1024}
+    **MASK2FORMER_STOCK_WIDTHS}
 
 # name: (config, cfg_options, task, ours?, the models ours is compared with)
 MODELS = {
