@@ -58,42 +58,52 @@ void check_grad_output(const at::Tensor& grad_output, const MsdaGeometry& g) {
               grad_output.sizes());
 }
 
-at::Tensor msda_forward_cpu(const at::Tensor& value, const at::Tensor& spatial_shapes, const at::Tensor& level_start_index,
-                       const at::Tensor& sampling_locations, const at::Tensor& attention_weights) {
-  const MsdaGeometry g =
-      msda_geometry(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
-  const MsdaLevels levels = msda_levels(spatial_shapes, level_start_index);
-  TORCH_CHECK(levels.start.empty() || levels.start.back() + levels.height.back() * levels.width.back() == g.keys,
-              kOp, ": the levels hold ", levels.start.empty() ? 0 : levels.start.back() + levels.height.back() *
-              levels.width.back(), " keys, value has ", g.keys);
-  return ms_deform_attn_forward_cpu(value.contiguous(), levels, sampling_locations.contiguous(),
-                                    attention_weights.contiguous(), g);
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> msda_backward_cpu(const at::Tensor& grad_output, const at::Tensor& value,
-                                                            const at::Tensor& spatial_shapes,
-                                                            const at::Tensor& level_start_index,
-                                                            const at::Tensor& sampling_locations,
-                                                            const at::Tensor& attention_weights) {
-  const MsdaGeometry g =
-      msda_geometry(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
-  check_grad_output(grad_output, g);
-  const MsdaLevels levels = msda_levels(spatial_shapes, level_start_index);
-  return ms_deform_attn_backward_cpu(grad_output.contiguous().to(value.scalar_type()), value.contiguous(), levels,
-                                     sampling_locations.contiguous(), attention_weights.contiguous(), g);
-}
+// The device kernels behind one interface (the CPU reads the level table on the host, checked
+// there; the CUDA kernels read it from the device).
+struct CpuKernels {
+  static at::Tensor forward(const at::Tensor& value, const at::Tensor& shapes, const at::Tensor& starts,
+                            const at::Tensor& locations, const at::Tensor& weights, const MsdaGeometry& g) {
+    const MsdaLevels levels = msda_levels(shapes, starts);
+    const int64_t keys = levels.start.empty() ? 0 : levels.start.back() + levels.height.back() * levels.width.back();
+    TORCH_CHECK(keys == g.keys, kOp, ": the levels hold ", keys, " keys, value has ", g.keys);
+    return ms_deform_attn_forward_cpu(value, levels, locations, weights, g);
+  }
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_output,
+                                                                 const at::Tensor& value, const at::Tensor& shapes,
+                                                                 const at::Tensor& starts, const at::Tensor& locations,
+                                                                 const at::Tensor& weights, const MsdaGeometry& g) {
+    return ms_deform_attn_backward_cpu(grad_output, value, msda_levels(shapes, starts), locations, weights, g);
+  }
+};
 
 #ifdef WITH_CUDA
-at::Tensor msda_forward_cuda(const at::Tensor& value, const at::Tensor& spatial_shapes, const at::Tensor& level_start_index,
+struct CudaKernels {
+  static at::Tensor forward(const at::Tensor& value, const at::Tensor& shapes, const at::Tensor& starts,
+                            const at::Tensor& locations, const at::Tensor& weights, const MsdaGeometry& g) {
+    return ms_deform_attn_forward_cuda(value, shapes.to(at::kLong).contiguous(), starts.to(at::kLong).contiguous(),
+                                       locations, weights, g);
+  }
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_output,
+                                                                 const at::Tensor& value, const at::Tensor& shapes,
+                                                                 const at::Tensor& starts, const at::Tensor& locations,
+                                                                 const at::Tensor& weights, const MsdaGeometry& g) {
+    return ms_deform_attn_backward_cuda(grad_output, value, shapes.to(at::kLong).contiguous(),
+                                        starts.to(at::kLong).contiguous(), locations, weights, g);
+  }
+};
+#endif
+
+template <typename Kernels>
+at::Tensor msda_forward(const at::Tensor& value, const at::Tensor& spatial_shapes, const at::Tensor& level_start_index,
                         const at::Tensor& sampling_locations, const at::Tensor& attention_weights) {
   const MsdaGeometry g =
       msda_geometry(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
-  return ms_deform_attn_forward_cuda(value.contiguous(), spatial_shapes.to(at::kLong).contiguous(),
-                                     level_start_index.to(at::kLong).contiguous(), sampling_locations.contiguous(),
-                                     attention_weights.contiguous(), g);
+  return Kernels::forward(value.contiguous(), spatial_shapes, level_start_index, sampling_locations.contiguous(),
+                          attention_weights.contiguous(), g);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> msda_backward_cuda(const at::Tensor& grad_output, const at::Tensor& value,
+template <typename Kernels>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> msda_backward(const at::Tensor& grad_output, const at::Tensor& value,
                                                              const at::Tensor& spatial_shapes,
                                                              const at::Tensor& level_start_index,
                                                              const at::Tensor& sampling_locations,
@@ -101,12 +111,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> msda_backward_cuda(const at::Tens
   const MsdaGeometry g =
       msda_geometry(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
   check_grad_output(grad_output, g);
-  return ms_deform_attn_backward_cuda(grad_output.contiguous().to(value.scalar_type()), value.contiguous(),
-                                      spatial_shapes.to(at::kLong).contiguous(),
-                                      level_start_index.to(at::kLong).contiguous(), sampling_locations.contiguous(),
-                                      attention_weights.contiguous(), g);
+  return Kernels::backward(grad_output.contiguous().to(value.scalar_type()), value.contiguous(), spatial_shapes,
+                           level_start_index, sampling_locations.contiguous(), attention_weights.contiguous(), g);
 }
-#endif
 
 }  // namespace
 
@@ -143,13 +150,13 @@ TORCH_LIBRARY_FRAGMENT(ops_dcnv3, m) {
 }
 
 TORCH_LIBRARY_IMPL(ops_dcnv3, CPU, m) {
-  m.impl("ms_deform_attn_forward", &dcnv3::msda_forward_cpu);
-  m.impl("ms_deform_attn_backward", &dcnv3::msda_backward_cpu);
+  m.impl("ms_deform_attn_forward", &dcnv3::msda_forward<dcnv3::CpuKernels>);
+  m.impl("ms_deform_attn_backward", &dcnv3::msda_backward<dcnv3::CpuKernels>);
 }
 
 #ifdef WITH_CUDA
 TORCH_LIBRARY_IMPL(ops_dcnv3, CUDA, m) {
-  m.impl("ms_deform_attn_forward", &dcnv3::msda_forward_cuda);
-  m.impl("ms_deform_attn_backward", &dcnv3::msda_backward_cuda);
+  m.impl("ms_deform_attn_forward", &dcnv3::msda_forward<dcnv3::CudaKernels>);
+  m.impl("ms_deform_attn_backward", &dcnv3::msda_backward<dcnv3::CudaKernels>);
 }
 #endif
