@@ -60,3 +60,25 @@ def test_models_use_the_op(name, expected):
     model = build_on_meta(name)
     kinds = [type(m) for m in model.modules() if isinstance(m, MultiScaleDeformableAttention)]
     assert kinds == [OpsMultiScaleDeformableAttention] * expected
+
+
+def test_flops_count_as_mmcv_module():
+    """internimage.flops counts the op as mmcv's grid_sample path was counted: the same total."""
+    from internimage.flops import flop_analyzer
+    torch.manual_seed(0)
+    theirs = MultiScaleDeformableAttention(64, num_heads=4, num_levels=4, num_points=3, batch_first=True).eval()
+    ours = copy.deepcopy(theirs)
+    use_ops_ms_deform_attn(ours)
+    args = inputs(True, 2, torch.float32)
+    order = ('query', 'value', 'query_pos', 'key_padding_mask', 'reference_points', 'spatial_shapes',
+             'level_start_index')
+
+    class Positional(torch.nn.Module):  # FlopAnalyzer traces positional arguments
+        def __init__(self, attention):
+            super().__init__()
+            self.attention = attention
+
+        def forward(self, *values):
+            return self.attention(**dict(zip(order, values)))
+    totals = [flop_analyzer(Positional(m), tuple(args[k] for k in order)).total() for m in (ours, theirs)]
+    assert totals[0] == totals[1] > 0
