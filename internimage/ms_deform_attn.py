@@ -53,6 +53,9 @@ class OpsMultiScaleDeformableAttention(MultiScaleDeformableAttention):
         else:
             raise ValueError(f'Last dim of reference_points must be 2 or 4, but get {reference_points.shape[-1]} '
                              'instead.')
+        if not torch.is_autocast_enabled(value.device.type):
+            # As mmcv's CUDA function: in value's dtype (a half model's reference points stay float32).
+            sampling_locations, attention_weights = sampling_locations.type_as(value), attention_weights.type_as(value)
         output = ms_deform_attn(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
         output = self.output_proj(output)
         if not self.batch_first:
