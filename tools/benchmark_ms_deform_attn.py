@@ -82,7 +82,8 @@ def main():
     devices, clock = set_up(args, ', '.join(dtypes))
     legend = ('ms as median/best of the interleaved rounds; x = mmcv over ours (mmcv: grid_sample on the CPU, '
               'its CUDA kernel on a GPU)')
-    header = f'{"device":6} {"dtype":8} {"layer":8} {"queries":>7} {"pass":7} | {"ours ms":>13} {"mmcv ms":>15} | {"x":>11}'
+    header = (f'{"device":6} {"dtype":8} {"layer":8} {"queries":>7} {"pass":7} | {"ours ms":>13} {"mmcv ms":>15} | '
+              f'{"x":>11}')
     for device in compiled_devices(devices, legend, header):
         for dtype in dtypes:
             for layer, queries in (('encoder', None), ('decoder', 900)):

@@ -4,9 +4,10 @@ The C++ library defines ``torch.ops.ops_dcnv3.dcnv3_forward`` / ``dcnv3_backward
 and ``dcnv4_forward`` / ``dcnv4_backward`` with CPU (and optionally CUDA) kernels, and
 ``dcnv3_softmax_forward`` / ``dcnv3_softmax_backward`` (the mask given as logits, softmax
 fused; CPU only), ``ms_deform_attn_forward`` / ``ms_deform_attn_backward`` (multi-scale deformable
-attention), and registers their autograd (csrc/dcnv3_autograd.cpp). Here we add what Python provides
-better: a fake (meta) implementation for torch.compile and export, and autocast casting. A missing extension is not fatal: callers fall
-back to the reference with a warning (see ``functions.dcnv3_func``).
+attention), and registers their autograd (csrc/dcnv3_autograd.cpp, csrc/ms_deform_attn_autograd.cpp).
+Here we add what Python provides better: a fake (meta) implementation for torch.compile and export,
+and autocast casting. A missing extension is not fatal: callers fall back to the reference with a
+warning (see ``functions.dcnv3_func``).
 """
 import functools
 
