@@ -1,4 +1,4 @@
-"""FLOP counting for models that contain the DCNv3 or DCNv4 core.
+"""FLOP counting for models that contain the DCNv3 or DCNv4 core, or multi-scale deformable attention.
 
 mmengine's FlopAnalyzer traces the model with torch.jit and counts each op it has
 a handle for (multiply-accumulates, as fvcore and the published numbers do). The
@@ -29,9 +29,20 @@ def core_flop_handle(tensors):
     return handle
 
 
+def ms_deform_attn_flop_handle(inputs, outputs):
+    """Multi-scale deformable attention as mmcv's grid_sample path counts (FlopAnalyzer's 4 per
+    grid_sample output element, one grid_sample per level): output elements x levels x points x 4."""
+    output_numel = 1
+    for size in get_shape(outputs[0]):
+        output_numel *= size
+    _, _, _, levels, points, _ = get_shape(inputs[3])  # sampling_locations
+    return output_numel * levels * points * 4
+
+
 def flop_analyzer(model, inputs):
-    """A FlopAnalyzer that also counts the DCNv3 and DCNv4 cores."""
+    """A FlopAnalyzer that also counts the DCNv3 and DCNv4 cores and multi-scale deformable attention."""
     analyzer = FlopAnalyzer(model, inputs)
     for name, tensors in CORE_OPS.items():
         analyzer.set_op_handle(name, core_flop_handle(tensors))
+    analyzer.set_op_handle('ops_dcnv3::ms_deform_attn_forward', ms_deform_attn_flop_handle)
     return analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)

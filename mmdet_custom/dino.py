@@ -1,5 +1,7 @@
 """DINO as the published InternImage detectors compute it, on mmdet 3's DINO.
 
+Its deformable attention layers sample with the op package's multi-scale deformable attention
+where that is built (internimage/ms_deform_attn.py: the same modules and results, a faster kernel).
 Two differences from mmdet 3, both kept small (shared/reference/published_outputs/README.md):
 - ``PublishedDINO`` also takes the published checkpoints' key layout (241 keys named differently,
   renamed by a load_state_dict pre-hook; our own checkpoints load unchanged);
@@ -12,15 +14,18 @@ from mmdet.models.detectors import DINO
 from mmdet.models.layers import inverse_sigmoid
 
 from internimage.checkpoint import read_published_layout
+from internimage.ms_deform_attn import use_ops_ms_deform_attn
 from internimage.published_layouts import PUBLISHED_DINO
 
 
 class PublishedDINO(DINO):
-    """mmdet 3's DINO that also loads the published DINO checkpoints as they are."""
+    """mmdet 3's DINO that also loads the published DINO checkpoints as they are, its encoder's and
+    decoder's deformable attention on the op package's kernel."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         read_published_layout(self, PUBLISHED_DINO)
+        use_ops_ms_deform_attn(self)
 
 
 class PublishedDINOHead(DINOHead):

@@ -1,5 +1,7 @@
 """Mask2Former's head as the published InternImage segmentors compute it, on mmseg 1's Mask2FormerHead.
 
+Its pixel decoder's deformable attention samples with the op package's multi-scale deformable
+attention where that is built (internimage/ms_deform_attn.py: the same modules and results).
 Two differences from mmseg 1, both kept small (shared/reference/published_outputs/README.md):
 - it also takes the published checkpoints' key layout (180 keys named differently, renamed by a
   load_state_dict pre-hook; our own checkpoints load unchanged);
@@ -12,15 +14,18 @@ from mmseg.models.decode_heads import Mask2FormerHead
 from mmseg.structures import SegDataSample
 
 from internimage.checkpoint import read_published_layout
+from internimage.ms_deform_attn import use_ops_ms_deform_attn
 from internimage.published_layouts import PUBLISHED_MASK2FORMER
 
 
 class PublishedMask2FormerHead(Mask2FormerHead):
-    """mmseg 1's Mask2FormerHead loading the published layout, with the published test-time order."""
+    """mmseg 1's Mask2FormerHead loading the published layout, with the published test-time order,
+    its pixel decoder's deformable attention on the op package's kernel."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         read_published_layout(self, PUBLISHED_MASK2FORMER)
+        use_ops_ms_deform_attn(self)
 
     def predict(self, x, batch_img_metas, test_cfg):
         """Class maps (B, num_classes, H, W) at the padded input size, in the published order."""

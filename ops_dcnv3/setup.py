@@ -58,7 +58,8 @@ def _want_cuda():
 
 
 def _extension():
-    sources = ['csrc/dcnv3_ops.cpp', 'csrc/dcnv3_autograd.cpp', 'csrc/cpu/dcnv3_cpu.cpp']
+    sources = ['csrc/dcnv3_ops.cpp', 'csrc/dcnv3_autograd.cpp', 'csrc/cpu/dcnv3_cpu.cpp',
+               'csrc/ms_deform_attn_ops.cpp', 'csrc/ms_deform_attn_autograd.cpp', 'csrc/cpu/ms_deform_attn_cpu.cpp']
     cxx_flags = ['-O3', '-std=c++20', '-fopenmp-simd']
     link_flags = []
     if sys.platform.startswith('linux'):
@@ -73,7 +74,7 @@ def _extension():
         print(f'ops_dcnv3: building CPU and CUDA kernels (CUDA_HOME={cuda_home}, '
               f'TORCH_CUDA_ARCH_LIST={os.environ.get("TORCH_CUDA_ARCH_LIST", "auto")})')
         return CUDAExtension(
-            'ops_dcnv3._C', sources + ['csrc/cuda/dcnv3_cuda.cu'],
+            'ops_dcnv3._C', sources + ['csrc/cuda/dcnv3_cuda.cu', 'csrc/cuda/ms_deform_attn_cuda.cu'],
             define_macros=[('WITH_CUDA', None)],
             extra_compile_args={'cxx': cxx_flags, 'nvcc': ['-O3', '-std=c++20']}, extra_link_args=link_flags)
     print('ops_dcnv3: building the CPU kernel only')
@@ -83,7 +84,8 @@ def _extension():
 setup(
     name='ops_dcnv3',
     version='1.0.0',
-    description='DCNv3 and DCNv4 operators (InternImage) with CPU and CUDA kernels and PyTorch references',
+    description=('DCNv3, DCNv4 and multi-scale deformable attention operators (InternImage) with CPU and CUDA '
+                 'kernels and PyTorch references'),
     packages=find_packages(include=['ops_dcnv3', 'ops_dcnv3.*']),
     ext_modules=[_extension()],
     cmdclass={'build_ext': BuildExtension},

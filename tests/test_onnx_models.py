@@ -19,6 +19,7 @@ from internimage.deploy.model import load_model
 from internimage.deploy.runtime import DeployedModel, open_session
 from internimage.deploy.verify import (as_file, compare_detections, differences, reference, relative_difference,
                                        run_file, sample_pixels, second_shape, verify)
+from internimage.variants import MASK2FORMER_STOCK_WIDTHS
 from pipeline_reference import reference_outputs, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,20 +197,7 @@ SMALL_BACKBONE = {'model.backbone.channels': 16, 'model.backbone.depths': [1, 1,
 # 8 heads, FFN 1024) on a small backbone: what is exported is the same, at a test's cost.
 SMALL_MASK2FORMER = {
     **SMALL_BACKBONE, 'model.backbone.level2_post_norm_block_ids': [1],
-    'model.decode_head.in_channels': [16, 32, 64, 128], 'model.decode_head.feat_channels': 256,
-    'model.decode_head.out_channels': 256, 'model.decode_head.num_queries': 100,
-    'model.decode_head.pixel_decoder.encoder.layer_cfg.self_attn_cfg.embed_dims': 256,
-    'model.decode_head.pixel_decoder.encoder.layer_cfg.self_attn_cfg.num_heads': 8,
-    'model.decode_head.pixel_decoder.encoder.layer_cfg.ffn_cfg.embed_dims': 256,
-    'model.decode_head.pixel_decoder.encoder.layer_cfg.ffn_cfg.feedforward_channels': 1024,
-    'model.decode_head.pixel_decoder.positional_encoding.num_feats': 128,
-    'model.decode_head.positional_encoding.num_feats': 128,
-    'model.decode_head.transformer_decoder.layer_cfg.self_attn_cfg.embed_dims': 256,
-    'model.decode_head.transformer_decoder.layer_cfg.self_attn_cfg.num_heads': 8,
-    'model.decode_head.transformer_decoder.layer_cfg.cross_attn_cfg.embed_dims': 256,
-    'model.decode_head.transformer_decoder.layer_cfg.cross_attn_cfg.num_heads': 8,
-    'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.embed_dims': 256,
-    'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.feedforward_channels': 1024}
+    'model.decode_head.in_channels': [16, 32, 64, 128], **MASK2FORMER_STOCK_WIDTHS}
 MASK2FORMER = ROOT / 'configs/ade20k/mask2former_internimage_h_896_80k_cocostuff2ade20k_ss.py'
 
 

@@ -31,6 +31,9 @@ struct PointTensors {
 // of a contiguous tensor), else a contiguous copy.
 at::Tensor pixel_rows(const at::Tensor& t);
 
+// True when the processor runs the AVX2+FMA builds of the CPU kernels (x86-64 only).
+bool cpu_supports_avx2();
+
 // The kernels. With softmax_mask (CPU only), the mask holds logits and each group's P weights
 // are their softmax, computed on the fly (the gradient written is then the logits'). backward
 // writes the offset and mask gradients into ``grads`` (allocated by the caller, in a layout of

@@ -1,7 +1,9 @@
-"""DCNv3, the deformable convolution at the core of InternImage, and its successor DCNv4.
+"""DCNv3, the deformable convolution at the core of InternImage, its successor DCNv4, and the
+multi-scale deformable attention of the DINO and Mask2Former heads.
 
-- ``ops_dcnv3.functions``: the operators (``DCNv3Function``, ``DCNv4Function``, compiled) and
-  their pure-PyTorch references (``dcnv3_core_pytorch``, ``dcnv4_core_pytorch``).
+- ``ops_dcnv3.functions``: the operators (``DCNv3Function``, ``DCNv4Function``, ``ms_deform_attn``,
+  compiled) and their pure-PyTorch references (``dcnv3_core_pytorch``, ``dcnv4_core_pytorch``,
+  ``ms_deform_attn_pytorch``).
 - ``ops_dcnv3.modules``: the learnable layers ``DCNv3``, ``DCNv3_pytorch``, ``DCNv4`` and
   ``DCNv4_pytorch``.
 - ``ops_dcnv3.backends()``: the devices that have a compiled kernel.

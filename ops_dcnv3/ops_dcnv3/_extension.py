@@ -3,10 +3,14 @@
 The C++ library defines ``torch.ops.ops_dcnv3.dcnv3_forward`` / ``dcnv3_backward``
 and ``dcnv4_forward`` / ``dcnv4_backward`` with CPU (and optionally CUDA) kernels, and
 ``dcnv3_softmax_forward`` / ``dcnv3_softmax_backward`` (the mask given as logits, softmax
-fused; CPU only), and registers their autograd (csrc/dcnv3_autograd.cpp). Here we add what Python provides
-better: a fake (meta) implementation for torch.compile and export, and autocast casting. A missing extension is not fatal: callers fall
-back to the reference with a warning (see ``functions.dcnv3_func``).
+fused; CPU only), ``ms_deform_attn_forward`` / ``ms_deform_attn_backward`` (multi-scale deformable
+attention), and registers their autograd (csrc/dcnv3_autograd.cpp, csrc/ms_deform_attn_autograd.cpp).
+Here we add what Python provides better: a fake (meta) implementation for torch.compile and export,
+and autocast casting. A missing extension is not fatal: callers fall back to the reference with a
+warning (see ``functions.dcnv3_func``).
 """
+import functools
+
 import torch
 
 try:
@@ -62,6 +66,7 @@ def _register():
                 return forward_op(*(t.to(dtype) for t in args[:tensors]), *args[tensors:])
         return kernel
 
+    _register_ms_deform_attn(library)
     for forward_name, (backward_name, tensors) in OPS.items():
         forward_op = getattr(ops, forward_name)
         forward_fake, backward_fake = fakes(tensors)
@@ -70,6 +75,35 @@ def _register():
         library.impl(forward_name, autocast_kernel(forward_op, 'cpu', tensors), 'AutocastCPU')
         library.impl(forward_name, autocast_kernel(forward_op, 'cuda', tensors), 'AutocastCUDA')
     return library
+
+
+def _register_ms_deform_attn(library):
+    """Fake kernels and autocast of multi-scale deformable attention (value, spatial_shapes,
+    level_start_index, sampling_locations, attention_weights)."""
+    @torch.library.register_fake('ops_dcnv3::ms_deform_attn_forward')
+    def forward_fake(value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+        n, _, heads, dim = value.shape
+        return value.new_empty((n, sampling_locations.shape[1], heads * dim))
+
+    @torch.library.register_fake('ops_dcnv3::ms_deform_attn_backward')
+    def backward_fake(grad_output, value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+        return torch.empty_like(value), torch.empty_like(sampling_locations), torch.empty_like(attention_weights)
+
+    # Autocast runs it in float32: normalised locations in 16 bits would move samples by a
+    # good part of a pixel on the large levels (bfloat16: 1/256 of the width), and the
+    # sampling is not where the matmul peak helps.
+    def autocast_kernel(device_type):
+        def kernel(value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+            floats = (value, sampling_locations, attention_weights)
+            dtype = functools.reduce(torch.promote_types, (t.dtype for t in floats), torch.float32)
+            value, sampling_locations, attention_weights = (t.to(dtype) for t in floats)
+            with torch.autocast(device_type, enabled=False):
+                return torch.ops.ops_dcnv3.ms_deform_attn_forward(value, spatial_shapes, level_start_index,
+                                                                  sampling_locations, attention_weights)
+        return kernel
+
+    library.impl('ms_deform_attn_forward', autocast_kernel('cpu'), 'AutocastCPU')
+    library.impl('ms_deform_attn_forward', autocast_kernel('cuda'), 'AutocastCUDA')
 
 
 _LIBRARY = _register() if _C is not None else None

@@ -60,9 +60,7 @@ namespace cpu_avx2 {
 }  // namespace cpu_avx2
 #endif
 
-namespace {
-
-bool use_avx2() {
+bool cpu_supports_avx2() {
 #ifdef DCNV3_HAVE_AVX2
   static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return supported;
@@ -70,6 +68,8 @@ bool use_avx2() {
   return false;
 #endif
 }
+
+namespace {
 
 // Enough work per task to amortise the parallel region.
 int64_t pixel_grain(const Geometry& g) {
@@ -95,7 +95,7 @@ at::Tensor forward_cpu(const at::Tensor& input, const PointTensors& points, cons
                         nullptr, output.mutable_data_ptr<scalar_t>(), nullptr, nullptr, points.layout,
                         points.layout, softmax_mask};
     const std::vector<acc_t> grid = scaled_grid<acc_t>(g);
-    const bool avx2 = use_avx2();
+    const bool avx2 = cpu_supports_avx2();
     at::parallel_for(0, g.batch * g.height_out * g.width_out, pixel_grain(g), [&](int64_t begin, int64_t end) {
 #ifdef DCNV3_HAVE_AVX2
       if (avx2) {
@@ -185,7 +185,7 @@ at::Tensor backward_cpu(const at::Tensor& grad_output, const at::Tensor& input, 
                         grads.mask.mutable_data_ptr<scalar_t>() + grads.mask_start, points.layout, grads.layout,
                         softmax_mask};
     const std::vector<acc_t> grid = scaled_grid<acc_t>(g);
-    const bool avx2 = use_avx2();
+    const bool avx2 = cpu_supports_avx2();
 
     std::vector<Task> tasks(task_count);
     const int64_t chunk = (pixels + task_count - 1) / task_count;

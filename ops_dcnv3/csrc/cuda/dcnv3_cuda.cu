@@ -19,25 +19,10 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include "../dcnv3.h"
+#include "launch.cuh"
 
 namespace dcnv3 {
 namespace {
-
-constexpr int kThreads = 256;
-
-// Blocks of kThreads for ``work`` threads; CUDA allows 2^31 - 1 blocks along x.
-inline int64_t blocks_for(int64_t work) {
-  const int64_t blocks = (work + kThreads - 1) / kThreads;
-  TORCH_CHECK(blocks <= 2147483647LL, "dcnv3: ", work, " threads exceed a CUDA launch (", kThreads,
-              " x 2^31 - 1); split the batch");
-  return blocks;
-}
-
-// A vector of kVec consecutive channels, loaded and stored as one access.
-template <typename scalar_t, int kVec>
-struct alignas(sizeof(scalar_t) * kVec) Channels {
-  scalar_t v[kVec];
-};
 
 // The forward with kVec channels per thread: the group width is a multiple of kVec and the input
 // is aligned to the vector size (see forward_cuda), so every tap row is an aligned vector; kVec = 1

@@ -97,3 +97,58 @@ def check_dcnv4_args(value, offset_mask, kernel_h, kernel_w, stride_h, stride_w,
                          f'{group} x {points} points = {3 * group * points}, rounded up to a multiple of 8), '
                          f'got {tuple(offset_mask.shape)}')
     return h_out, w_out, points
+
+
+def check_ms_deform_attn_args(value, spatial_shapes, level_start_index, sampling_locations, attention_weights,
+                              check_dtype=True):
+    """Validate multi-scale deformable attention's arguments (shapes as mmcv's
+    ``multi_scale_deformable_attn_pytorch``); return (levels, points)."""
+    op = 'ms_deform_attn'
+    tensors = {'value': value, 'spatial_shapes': spatial_shapes, 'level_start_index': level_start_index,
+               'sampling_locations': sampling_locations, 'attention_weights': attention_weights}
+    for name, tensor in tensors.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f'{op}: {name} must be a tensor, got {type(tensor).__name__}')
+    if value.dim() != 4:
+        raise ValueError(f'{op}: value must be 4-d (N, keys, heads, channels), got shape {tuple(value.shape)}')
+    n, keys, heads, _ = value.shape
+    if sampling_locations.dim() != 6 or sampling_locations.shape[-1] != 2:
+        raise ValueError(f'{op}: sampling_locations must be (N, queries, heads, levels, points, 2), '
+                         f'got shape {tuple(sampling_locations.shape)}')
+    queries, levels, points = (sampling_locations.shape[i] for i in (1, 3, 4))
+    expected = {'sampling_locations': (n, queries, heads, levels, points, 2),
+                'attention_weights': (n, queries, heads, levels, points), 'spatial_shapes': (levels, 2),
+                'level_start_index': (levels,)}
+    for name, shape in expected.items():
+        if tuple(tensors[name].shape) != shape:
+            raise ValueError(f'{op}: {name} must have shape {shape} for value {tuple(value.shape)} and '
+                             f'{levels} levels x {points} points, got {tuple(tensors[name].shape)}')
+    for name in ('spatial_shapes', 'level_start_index'):
+        if tensors[name].is_floating_point() or tensors[name].is_complex():
+            raise TypeError(f'{op}: {name} must be an integer tensor, got {tensors[name].dtype}')
+    floats = {name: tensors[name] for name in ('value', 'sampling_locations', 'attention_weights')}
+    for name, tensor in floats.items():
+        if not tensor.is_floating_point():
+            raise TypeError(f'{op}: {name} must be floating point, got {tensor.dtype}')
+    if check_dtype and len({t.dtype for t in floats.values()}) > 1:
+        raise TypeError(f'{op}: value, sampling_locations and attention_weights must share a dtype, got '
+                        f'{", ".join(str(t.dtype) for t in floats.values())}')
+    if any(t.device != value.device for t in tensors.values()):
+        raise ValueError(f'{op}: all tensors must be on one device, got '
+                         f'{", ".join(f"{k} on {t.device}" for k, t in tensors.items())}')
+    # The levels must tile value's keys (reading the shapes needs the host: CPU tensors only).
+    if spatial_shapes.device.type == 'cpu' and not _tracing():
+        sizes = spatial_shapes.prod(-1)
+        if int(sizes.sum()) != keys:
+            raise ValueError(f'{op}: spatial_shapes {spatial_shapes.tolist()} hold {int(sizes.sum())} keys, '
+                             f'value has {keys}')
+        starts = torch.cumsum(sizes, 0) - sizes
+        if not torch.equal(level_start_index.cpu().long(), starts.long()):
+            raise ValueError(f'{op}: level_start_index must be {starts.tolist()} (the sizes of the levels before '
+                             f'each), got {level_start_index.tolist()}')
+    return levels, points
+
+
+def _tracing():
+    """True under torch.compile / export tracing or TorchScript tracing, where values are not concrete."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()

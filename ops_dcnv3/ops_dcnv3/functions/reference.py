@@ -1,4 +1,5 @@
-"""Pure-PyTorch references of the DCNv3 and DCNv4 cores (bilinear sampling via grid_sample).
+"""Pure-PyTorch references of the DCNv3 and DCNv4 cores and of multi-scale deformable attention (bilinear
+sampling via grid_sample).
 
 They run anywhere PyTorch runs and define the semantics the compiled kernels are
 tested against; see DCNV3_SPEC.md for the conventions. DCNv4 is DCNv3 with the
@@ -7,7 +8,7 @@ offsets and the raw mask read from one tensor (:func:`split_offset_mask`).
 import torch
 import torch.nn.functional as F
 
-from .checks import check_dcnv3_args, check_dcnv4_args, padded_offset_mask_channels
+from .checks import check_dcnv3_args, check_dcnv4_args, check_ms_deform_attn_args, padded_offset_mask_channels
 
 
 def regular_grid(kernel_h, kernel_w, dilation_h, dilation_w, remove_center, device, dtype):
@@ -80,3 +81,26 @@ def dcnv4_core_pytorch(value, offset_mask, kernel_h, kernel_w, stride_h, stride_
     offset, mask = split_offset_mask(offset_mask, group, points)
     return dcnv3_core_pytorch(value, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                               dilation_h, dilation_w, group, group_channels, offset_scale, remove_center)
+
+
+def ms_deform_attn_pytorch(value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+    """Multi-scale deformable attention, as mmcv's ``multi_scale_deformable_attn_pytorch``: value
+    (N, keys, heads, D), levels of (H, W) = ``spatial_shapes`` tiling the keys from
+    ``level_start_index``, normalised (x, y) ``sampling_locations`` (N, Q, heads, levels, points, 2)
+    sampled bilinearly with align_corners=False and zero padding, weighted by ``attention_weights``
+    (N, Q, heads, levels, points) and summed: (N, Q, heads x D). One grid_sample per level."""
+    check_ms_deform_attn_args(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
+    n, _, heads, dim = value.shape
+    _, queries, _, levels, points, _ = sampling_locations.shape
+    grid = (2 * sampling_locations - 1).transpose(1, 2).flatten(0, 1)  # (N*heads, Q, levels, points, 2)
+    shapes = spatial_shapes.tolist()
+    sampled = []
+    # The checks made level_start_index the running sum of the level sizes: split by the sizes.
+    for level, keys in enumerate(value.split([height * width for height, width in shapes], dim=1)):
+        height, width = shapes[level]
+        image = keys.permute(0, 2, 3, 1).reshape(n * heads, dim, height, width)  # keys: (N, H*W, heads, D)
+        sampled.append(F.grid_sample(image, grid[:, :, level], mode='bilinear', padding_mode='zeros',
+                                     align_corners=False))  # (N*heads, D, Q, points)
+    weights = attention_weights.transpose(1, 2).reshape(n * heads, 1, queries, levels * points)
+    output = (torch.cat(sampled, dim=-1) * weights).sum(-1)  # (N*heads, D, Q)
+    return output.reshape(n, heads * dim, queries).transpose(1, 2).contiguous()
