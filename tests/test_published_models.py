@@ -23,7 +23,7 @@ from published_outputs import BUNDLES, LAYOUTS, load_bundle, published_weights, 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {path.stem: path for task in ('coco', 'ade20k', 'cityscapes')
            for path in (ROOT / 'configs' / task).glob('*.py')}
-LAYOUT_DIRS = (LAYOUTS, LAYOUTS.parent / 'det_seg_more')
+LAYOUT_DIRS = (LAYOUTS, LAYOUTS.parent / 'det_seg_more', LAYOUTS.parent / 'flash')
 LAYOUT_FILES = {path.stem: path for folder in LAYOUT_DIRS for path in folder.glob('*.txt')}
 LAYOUT_CONFIGS = sorted(name for name in LAYOUT_FILES if name in CONFIGS)
 PARAMS = {line.split('\t')[0]: int(line.split('\t')[1])
@@ -56,10 +56,11 @@ def load_log():
 
 
 def test_every_published_config_has_a_layout():
-    """26 configs of the published COCO / ADE20K detectors and segmentors (issues 16, 17, 23) and those of
-    the other datasets so far (issue 25: Cityscapes UperNet), each with its layout file."""
+    """26 configs of the published COCO / ADE20K detectors and segmentors (issues 16, 17, 23), those of
+    the other datasets so far (issue 25: Cityscapes UperNet) and FlashInternImage's COCO / ADE20K ones
+    (issue 24; all 21 but the _nsmx variant), each with its layout file."""
     assert set(CONFIGS) <= set(LAYOUT_FILES), sorted(set(CONFIGS) - set(LAYOUT_FILES))
-    assert len(LAYOUT_CONFIGS) == 26 + 5, LAYOUT_CONFIGS
+    assert len(LAYOUT_CONFIGS) == 26 + 5 + 20, LAYOUT_CONFIGS
 
 
 @pytest.mark.parametrize('name', LAYOUT_CONFIGS)
