@@ -47,5 +47,5 @@ def test_config_reaches_plugin_through_custom_imports(tmp_path):
 
 
 def test_unknown_core_op_is_named():
-    with pytest.raises(ValueError, match="core_op must be one of .*'DCNv4'"):
-        InternImage(core_op='DCNv4')
+    with pytest.raises(ValueError, match="core_op must be one of .*'DCNv4_pytorch'.*got 'DCNv5'"):
+        InternImage(core_op='DCNv5')
