@@ -4,6 +4,7 @@ of the same name, and the models compute the published outputs
 (shared/reference/published_outputs) from checkpoints in the published layout, loaded through
 init_detector / init_model with no conversion step."""
 import copy
+import functools
 import logging
 import subprocess
 import sys
@@ -32,15 +33,25 @@ FP32_TOL, FP64_TOL = 1e-4, 1e-6
 FLASH_FP64_TOL = 1e-4  # issue 24; published_outputs/flash/README.md
 
 
+@functools.lru_cache(maxsize=None)
+def parsed_config(name):
+    """Our config ``name``, parsed once per session (parsing dominates building on the meta device)."""
+    return Config.fromfile(str(CONFIGS[name]))
+
+
+def config_of(name):
+    return copy.deepcopy(parsed_config(name))
+
+
 def scope_of(name):
-    return Config.fromfile(str(CONFIGS[name])).default_scope
+    return parsed_config(name).default_scope
 
 
 def build_on_meta(name):
     from mmengine.registry import MODELS
     scope = scope_of(name)
     with DefaultScope.overwrite_default_scope(scope), torch.device('meta'):
-        return MODELS.build(Config.fromfile(str(CONFIGS[name])).model)
+        return MODELS.build(config_of(name).model)
 
 
 @pytest.fixture
@@ -96,7 +107,7 @@ def reduced_mask2former(cfg):
 
 def bundle_model(bundle, tmp_path):
     """(config, checkpoint path, model loaded by init_detector / init_model) for a bundle."""
-    cfg = Config.fromfile(str(CONFIGS[bundle['config_stem']]))
+    cfg = config_of(bundle['config_stem'])
     cfg.model.backbone.update(init_cfg=None, with_cp=False)
     if bundle['preset'] == 'mask2former_reduced':
         reduced_mask2former(cfg)
