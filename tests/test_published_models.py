@@ -120,6 +120,17 @@ def bundle_model(bundle, tmp_path):
     return cfg, checkpoint, init_model(copy.deepcopy(cfg), str(checkpoint), device='cpu')
 
 
+def loaded_bundle_model(bundle, tmp_path, load_log):
+    """(config, model, feature channel stride, image metas, whether a detector) of a bundle, its
+    checkpoint loaded whole (asserted from the load report)."""
+    cfg, _, model = bundle_model(bundle, tmp_path)
+    entries = bundle['n_state_dict_entries']
+    assert any(f'loaded {entries}/{entries} tensors; missing: none; unexpected: none; shape mismatch: none' in line
+               for line in load_log), load_log
+    metas = [dict(meta) for meta in bundle['img_metas']]
+    return cfg, model, bundle['feature_channel_stride'], metas, scope_of(bundle['config_stem']) == 'mmdet'
+
+
 def dino_outputs(model, img, metas):
     """The bundle's DINO outputs, from the model's own predict path taken step by step."""
     from mmdet.structures import DetDataSample
@@ -171,12 +182,7 @@ def compare(ours, reference, tolerance):
 @pytest.mark.parametrize('name', ['dino_t', 'mask2former_h_reduced', 'upernet_t'])
 def test_published_outputs(name, tmp_path, load_log):
     bundle = load_bundle(name)
-    cfg, checkpoint, model = bundle_model(bundle, tmp_path)
-    entries = bundle['n_state_dict_entries']
-    assert any(f'loaded {entries}/{entries} tensors; missing: none; unexpected: none; shape mismatch: none' in line
-               for line in load_log), load_log
-    stride, metas = bundle['feature_channel_stride'], [dict(meta) for meta in bundle['img_metas']]
-    is_detector = scope_of(bundle['config_stem']) == 'mmdet'
+    cfg, model, stride, metas, is_detector = loaded_bundle_model(bundle, tmp_path, load_log)
     with torch.no_grad():
         # float32: features (every stride-th channel), and the outputs the bundle stores in float32
         img = bundle['img']
@@ -215,12 +221,7 @@ def test_flash_published_outputs_in_float64(name, tmp_path, load_log):
     random-weight model is ill-conditioned, see that README: only the first output level is compared, within
     a few times the published float32 forward's own distance from float64 there.)"""
     bundle = load_bundle(f'flash/{name}')
-    _, _, model = bundle_model(bundle, tmp_path)
-    entries = bundle['n_state_dict_entries']
-    assert any(f'loaded {entries}/{entries} tensors; missing: none; unexpected: none; shape mismatch: none' in line
-               for line in load_log), load_log
-    stride, metas = bundle['feature_channel_stride'], [dict(meta) for meta in bundle['img_metas']]
-    is_detector = scope_of(bundle['config_stem']) == 'mmdet'
+    _, model, stride, metas, is_detector = loaded_bundle_model(bundle, tmp_path, load_log)
     with torch.no_grad():
         first = model.backbone(bundle['img'])[0][:, ::stride]
         rounding = bundle['fp32_vs_fp64_rel_diff']['backbone_feats'][0]
