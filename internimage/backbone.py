@@ -288,8 +288,9 @@ class InternImage(BaseModule):
     def init_weights(self):
         """From the ``Pretrained`` checkpoint of ``init_cfg``; without one, as the published backbone
         initialises itself: Linear weights trunc-normal (std 0.02) with zero biases, LayerNorms 1 / 0,
-        then each DCNv3 layer's own reset (zero offset and mask projections, xavier input / output
-        projections). Convolutions keep PyTorch's default."""
+        then each DCNv3 / DCNv4 layer's own reset (zero offset and mask projections, xavier input / value
+        and output projections; as the published classification code does: the published FlashInternImage
+        det/seg backbone skips this reset). Convolutions keep PyTorch's default."""
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
             load_backbone_checkpoint(self, self.init_cfg['checkpoint'], logger='current')
             self._is_init = True
