@@ -289,8 +289,9 @@ class InternImage(BaseModule):
         """From the ``Pretrained`` checkpoint of ``init_cfg``; without one, as the published backbone
         initialises itself: Linear weights trunc-normal (std 0.02) with zero biases, LayerNorms 1 / 0,
         then each DCNv3 / DCNv4 layer's own reset (zero offset and mask projections, xavier input / value
-        and output projections; as the published classification code does: the published FlashInternImage
-        det/seg backbone skips this reset). Convolutions keep PyTorch's default."""
+        and output projections), as the published classification code does (the published FlashInternImage
+        det/seg ``init_weights`` draws every Linear trunc-normal after that reset, offset_mask included, when
+        it has no checkpoint). Convolutions keep PyTorch's default."""
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
             load_backbone_checkpoint(self, self.init_cfg['checkpoint'], logger='current')
             self._is_init = True
