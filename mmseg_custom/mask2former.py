@@ -41,5 +41,8 @@ class PublishedMask2FormerHead(Mask2FormerHead):
         all_cls_scores, all_mask_preds = self(x, [SegDataSample(metainfo=meta) for meta in batch_img_metas])
         cls_score = F.softmax(all_cls_scores[-1], dim=-1)[..., :-1]
         seg_logits = torch.einsum('bqc,bqhw->bchw', cls_score, all_mask_preds[-1].sigmoid())
-        size = batch_img_metas[0].get('pad_shape', batch_img_metas[0]['img_shape'])
+        # Whole-image inference: the padded input's size. Sliding-window inference sets img_shape to the
+        # window's, and leaves pad_shape the whole padded image's (mmseg 1's own head resizes to the latter).
+        meta = batch_img_metas[0]
+        size = meta['img_shape'] if test_cfg.get('mode') == 'slide' else meta.get('pad_shape', meta['img_shape'])
         return F.interpolate(seg_logits, size=size, mode='bilinear', align_corners=False)

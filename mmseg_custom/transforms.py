@@ -37,3 +37,51 @@ class CheckSegLabels(BaseTransform):
 
     def __repr__(self):
         return f'{type(self).__name__}(num_classes={self.num_classes}, ignore_index={self.ignore_index})'
+
+
+# Mapillary Vistas v1.2 class ids (0-65) folded onto the 19 Cityscapes train ids, as the published
+# Mapillary pre-training does (its pipeline step "MapillaryHack"): Cityscapes train id -> Mapillary ids.
+# Every other Mapillary class (birds, banners, manholes, ..., 'Unlabeled' 65) is ignored (255).
+MAPILLARY_V12_TO_CITYSCAPES = (
+    (13, 24, 41),    # road: road, lane marking (general), manhole
+    (2, 15),         # sidewalk: curb, sidewalk
+    (17,),           # building
+    (6,),            # wall
+    (3,),            # fence
+    (45, 47),        # pole: pole, utility pole
+    (48,),           # traffic light
+    (50,),           # traffic sign: traffic sign (front)
+    (30,),           # vegetation
+    (29,),           # terrain
+    (27,),           # sky
+    (19,),           # person
+    (20, 21, 22),    # rider: bicyclist, motorcyclist, other rider
+    (55,),           # car
+    (61,),           # truck
+    (54,),           # bus
+    (58,),           # train: on rails
+    (57,),           # motorcycle
+    (52,),           # bicycle
+)
+MAPILLARY_V12_CLASSES = 66
+
+
+@TRANSFORMS.register_module()
+class MapillaryToCityscapesLabels(BaseTransform):
+    """Relabel a Mapillary Vistas v1.2 label map (class ids 0-65) with the 19 Cityscapes train ids
+    (MAPILLARY_V12_TO_CITYSCAPES), every other class ``ignore_index``; place it after
+    ``LoadAnnotations`` (and a ``CheckSegLabels(num_classes=66)`` that rejects ids above 65)."""
+
+    def __init__(self, ignore_index=255):
+        self.ignore_index = ignore_index
+        self.table = np.full(256, ignore_index, np.uint8)
+        for train_id, mapillary_ids in enumerate(MAPILLARY_V12_TO_CITYSCAPES):
+            self.table[list(mapillary_ids)] = train_id
+
+    def transform(self, results):
+        if 'gt_seg_map' in results:  # inference pipelines load no labels
+            results['gt_seg_map'] = self.table[results['gt_seg_map']]
+        return results
+
+    def __repr__(self):
+        return f'{type(self).__name__}(ignore_index={self.ignore_index})'

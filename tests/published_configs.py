@@ -33,6 +33,10 @@ The mapping of names, all of it here:
 |                                                  |   features at test, both backbones' in training)           |
 | DINO-G ``ffn_cfgs=EfficientFFN(use_checkpoint)`` | ``EfficientFFNDINO(ffn_split, ffn_with_cp)``               |
 | DINO ``train_cfg.snip_cfg``                      | dropped: no published code reads it                        |
+| ``MapillaryHack``                                | ``MapillaryToCityscapesLabels``                            |
+| ``data.train.img_dir`` (a list: several folders) | ``ConcatDataset`` of one dataset per folder (same pipeline)|
+|                                                  |   (image folders compared; label folders follow mmseg 1's  |
+|                                                  |   layouts, e.g. Mapillary's ``v1.2/labels``)               |
 
 Ours may add settings the published configs do not have (mmdet 3 / mmseg 1 defaults, our label
 checks); a published setting missing from ours is accepted only where it equals the default of the
@@ -40,6 +44,11 @@ argument in the class that our config builds (read from its signature).
 """
 import inspect
 
+# Our configs of published detectors and segmentors, by folder of configs/: COCO / ADE20K (issues 16, 17, 23)
+# and the other datasets (issue 25).
+CONFIG_FOLDERS = ('coco', 'ade20k', 'cityscapes', 'mapillary', 'coco_stuff164k', 'coco_stuff10k', 'pascal_context',
+                  'nyu_depth_v2')
+OTHER_DATASET_CONFIGS = 10 + 5 + 1 + 1 + 1 + 1  # Cityscapes, Mapillary, COCO-Stuff 164k / 10k, Pascal Context, NYU
 ORIGINAL_TYPES = {'DINO': 'PublishedDINO', 'DINOHead': 'PublishedDINOHead',
                   'Mask2FormerHead': 'PublishedMask2FormerHead', 'EncoderDecoderMask2Former': 'EncoderDecoder'}
 DROPPED_TRANSFORMS = {'Normalize', 'Pad', 'DefaultFormatBundle', 'Collect', 'ImageToTensor', 'ToMask'}
@@ -144,7 +153,8 @@ def published_mask2former(model):
                 num_layers=decoder['num_layers'], return_intermediate=decoder['return_intermediate'],
                 layer_cfg=dict(self_attn_cfg=mha, cross_attn_cfg=mha, ffn_cfg=typed('FFN', dec_layer['ffn_cfgs']))),
             train_cfg=train_cfg),
-        test_cfg=dict(mode=model['test_cfg']['mode']))  # the rest are panoptic / instance outputs
+        # the rest are panoptic / instance outputs
+        test_cfg={k: v for k, v in model['test_cfg'].items() if k in ('mode', 'crop_size', 'stride')})
 
 
 # ------------------------------------------------------------------------------------- pipelines
@@ -174,6 +184,8 @@ def published_transform(t):
             elif step['type'] not in DROPPED_TRANSFORMS | {'RandomFlip'}:  # flip=False: no flip
                 inner += published_transform(step)
         return inner
+    if kind == 'MapillaryHack':
+        return [dict(type='MapillaryToCityscapesLabels')]
     if kind in DROPPED_TRANSFORMS:
         return []
     return [dict(t)]
@@ -277,6 +289,9 @@ def published_settings(cfg):
         checkpoint=dict(interval=checkpoint.get('interval'), max_keep_ckpts=checkpoint.get('max_keep_ckpts', -1)),
         ema=[dict(type='ExpMomentumEMA', momentum=h['momentum']) for h in ema],
         load_from=cfg.get('load_from'))
+    if 'img_dir' in data['train']:  # segmentation: the folders of training images
+        folders = data['train']['img_dir']
+        settings['train_images'] = folders if isinstance(folders, list) else [folders]
     if data['train']['type'] == 'CocoDataset':
         settings['filter_empty_gt'] = data['train'].get('filter_empty_gt', True)  # mmdet 2's default: True
     if 'classwise' in evaluation:
@@ -289,10 +304,13 @@ def our_settings(cfg, published):
     optional settings to read)."""
     wrapper, train, test = cfg['optim_wrapper'], cfg['train_dataloader'], cfg['test_dataloader']
     evaluator, checkpoint = cfg['val_evaluator'], cfg['default_hooks']['checkpoint']
+    train_datasets = train['dataset']['datasets'] if train['dataset']['type'] == 'ConcatDataset' else [train['dataset']]
+    pipelines = [our_pipeline(d['pipeline']) for d in train_datasets]
+    assert all(p == pipelines[0] for p in pipelines), 'the concatenated training datasets differ in pipeline'
     settings = dict(
         model=without(cfg['model'], 'data_preprocessor'),
         data_preprocessor=cfg['model']['data_preprocessor'],
-        train_pipeline=our_pipeline(train['dataset']['pipeline']),
+        train_pipeline=pipelines[0],
         test_pipeline=our_pipeline(test['dataset']['pipeline'], test=True),
         batch_size=train['batch_size'],
         optimizer=wrapper['optimizer'],
@@ -309,6 +327,8 @@ def our_settings(cfg, published):
         load_from=cfg.get('load_from'))
     if any(t['type'] == 'TestTimeAug' for t in published['test_pipeline']):  # multi-scale testing
         settings['test_pipeline'] = our_pipeline(cfg['tta_pipeline'], test=True)
+    if 'train_images' in published:
+        settings['train_images'] = [d['data_prefix']['img_path'] for d in train_datasets]
     if 'filter_empty_gt' in published:
         settings['filter_empty_gt'] = train['dataset']['filter_cfg']['filter_empty_gt']
     if 'classwise' in published:

@@ -19,10 +19,11 @@ from mmengine.runner.checkpoint import load_state_dict
 
 import mmdet_custom  # noqa: F401
 import mmseg_custom  # noqa: F401
+from published_configs import CONFIG_FOLDERS, OTHER_DATASET_CONFIGS
 from published_outputs import BUNDLES, LAYOUTS, load_bundle, published_weights, read_layout, relative_error
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {path.stem: path for task in ('coco', 'ade20k', 'cityscapes')
+CONFIGS = {path.stem: path for task in CONFIG_FOLDERS
            for path in (ROOT / 'configs' / task).glob('*.py')}
 LAYOUT_DIRS = (LAYOUTS, LAYOUTS.parent / 'det_seg_more', LAYOUTS.parent / 'flash')
 LAYOUT_FILES = {path.stem: path for folder in LAYOUT_DIRS for path in folder.glob('*.txt')}
@@ -69,10 +70,10 @@ def load_log():
 
 def test_every_published_config_has_a_layout():
     """26 configs of the published COCO / ADE20K detectors and segmentors (issues 16, 17, 23), those of
-    the other datasets so far (issue 25: Cityscapes UperNet) and FlashInternImage's 21 COCO / ADE20K ones
+    the other datasets so far (issue 25: the segmentation ones) and FlashInternImage's 21 COCO / ADE20K ones
     (issue 24), each with its layout file."""
     assert set(CONFIGS) <= set(LAYOUT_FILES), sorted(set(CONFIGS) - set(LAYOUT_FILES))
-    assert len(LAYOUT_CONFIGS) == 26 + 5 + 21, LAYOUT_CONFIGS
+    assert len(LAYOUT_CONFIGS) == 26 + OTHER_DATASET_CONFIGS + 21, LAYOUT_CONFIGS
 
 
 @pytest.mark.parametrize('name', LAYOUT_CONFIGS)

@@ -1,0 +1,13 @@
+# UPerNet with InternImage-XL, Cityscapes 512x1024 after Mapillary pre-training, 160k iterations: mIoU
+# 86.20 / 86.42 (single / multi-scale) published. The
+# published UPerNet-XL recipe (configs/_base_/models/upernet_internimage_xl.py) fine-tuned from the published
+# Mapillary checkpoint (load_from; the backbone is not initialised separately) on Cityscapes train +
+# train_extra (configs/_base_/datasets/cityscapes_extra_512x1024.py), validated every 4000 iterations.
+# As published, UPerNet starts from the SegFormer-head Mapillary checkpoint of its size too: its backbone
+# loads, its UPerNet heads start from their initialisation.
+_base_ = ['../_base_/models/upernet_internimage_xl.py', '../_base_/datasets/cityscapes_extra_512x1024.py']
+
+crop_size = (512, 1024)
+model = dict(data_preprocessor=dict(size=crop_size), backbone=dict(init_cfg=None))
+load_from = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/segformer_internimage_xl_512x1024_80k_mapillary.pth'
+train_cfg = dict(val_interval=4000)
