@@ -7,9 +7,9 @@ OpenVINO, numpy only) must work without torch, and importing the backbone does n
 deployment package (``internimage.deploy``: onnx, mmdeploy, openvino on use)."""
 import importlib
 
-_LAZY = {'InternImage': 'backbone', 'CustomLayerDecayOptimizerConstructor': 'layer_decay'}
+_LAZY = {'InternImage': 'backbone', 'FlashInternImage': 'backbone', 'CustomLayerDecayOptimizerConstructor': 'layer_decay'}
 
-__all__ = ['InternImage', 'CustomLayerDecayOptimizerConstructor', 'deploy']
+__all__ = ['InternImage', 'FlashInternImage', 'CustomLayerDecayOptimizerConstructor', 'deploy']
 
 
 def __getattr__(name):

@@ -1,4 +1,5 @@
-"""InternImage: one implementation of the published backbone for every variant (T..G).
+"""InternImage: one implementation of the published backbone for every variant (T..G), and of
+FlashInternImage (T..L: the same network on the DCNv4 core op, see ``FlashInternImage``).
 
 Module and parameter names follow the published checkpoints (see
 shared/reference/checkpoint_keys): ``patch_embed``, ``levels.<i>.blocks.<j>``,
@@ -19,7 +20,9 @@ from ops_dcnv3.modules import build_act_layer, build_norm_layer, linear
 
 from .checkpoint import load_backbone_checkpoint
 
-CORE_OPS = {'DCNv3': dcnv3_modules.DCNv3, 'DCNv3_pytorch': dcnv3_modules.DCNv3_pytorch}
+CORE_OPS = {'DCNv3': dcnv3_modules.DCNv3, 'DCNv3_pytorch': dcnv3_modules.DCNv3_pytorch,
+            'DCNv4': dcnv3_modules.DCNv4, 'DCNv4_pytorch': dcnv3_modules.DCNv4_pytorch}
+DCNV4_OPS = ('DCNv4', 'DCNv4_pytorch')
 
 
 class StemLayer(nn.Module):
@@ -50,11 +53,11 @@ class DownsampleLayer(nn.Module):
 
 
 class MLPLayer(nn.Module):
-    def __init__(self, in_features, hidden_features, act_layer='GELU', drop=0.0):
+    def __init__(self, in_features, hidden_features, act_layer='GELU', drop=0.0, fc2_bias=True):
         super().__init__()
         self.fc1 = nn.Linear(in_features, hidden_features)
         self.act = build_act_layer(act_layer)
-        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.fc2 = nn.Linear(hidden_features, in_features, bias=fc2_bias)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x, residual=None):
@@ -68,23 +71,28 @@ class MLPLayer(nn.Module):
 
 
 class InternImageLayer(nn.Module):
-    """One block: DCNv3 then MLP, each residual, with pre-, post- or res-post-norm."""
+    """One block: DCNv3 / DCNv4 then MLP, each residual, with pre-, post- or res-post-norm."""
 
     def __init__(self, core_op, channels, groups, mlp_ratio=4.0, drop=0.0, drop_path=0.0, act_layer='GELU',
                  norm_layer='LN', post_norm=False, layer_scale=None, offset_scale=1.0, with_cp=False,
-                 dw_kernel_size=None, res_post_norm=False, center_feature_scale=False, remove_center=False):
+                 dw_kernel_size=None, res_post_norm=False, center_feature_scale=False, remove_center=False,
+                 dcn_output_bias=True, mlp_fc2_bias=True):
         super().__init__()
         self.post_norm = post_norm
         self.res_post_norm = res_post_norm
         self.with_cp = with_cp
         self.norm1 = build_norm_layer(channels, 'LN')
+        # DCNv4 layers have an optional output bias; DCNv3's always has one.
+        bias = {} if dcn_output_bias is True else dict(output_bias=dcn_output_bias)
         self.dcn = core_op(channels=channels, kernel_size=3, stride=1, pad=1, dilation=1, group=groups,
                            offset_scale=offset_scale, act_layer=act_layer, norm_layer=norm_layer,
                            dw_kernel_size=dw_kernel_size, center_feature_scale=center_feature_scale,
-                           remove_center=remove_center)
+                           remove_center=remove_center, **bias)
+        # DCNv4 layers take tokens (N, H * W, C) and the spatial shape; DCNv3 layers (N, H, W, C).
+        self.dcn_takes_tokens = isinstance(self.dcn, dcnv3_modules.DCNv4)
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
         self.norm2 = build_norm_layer(channels, 'LN')
-        self.mlp = MLPLayer(channels, int(channels * mlp_ratio), act_layer, drop)
+        self.mlp = MLPLayer(channels, int(channels * mlp_ratio), act_layer, drop, fc2_bias=mlp_fc2_bias)
         self.layer_scale = layer_scale is not None
         if self.layer_scale:
             self.gamma1 = nn.Parameter(layer_scale * torch.ones(channels))
@@ -92,6 +100,14 @@ class InternImageLayer(nn.Module):
         if res_post_norm:
             self.res_post_norm1 = build_norm_layer(channels, 'LN')
             self.res_post_norm2 = build_norm_layer(channels, 'LN')
+
+    def _dcn(self, x, residual=None):
+        """The core-op layer on channels-last ``x`` (N, H, W, C), plus ``residual`` if given."""
+        if not self.dcn_takes_tokens:
+            return self.dcn(x) if residual is None else self.dcn(x, residual=residual)
+        n, h, w, c = x.shape
+        out = self.dcn(x.reshape(n, h * w, c), (h, w)).reshape(n, h, w, c)
+        return out if residual is None else residual + out
 
     def _branch(self, x, norm, fn, res_norm, gamma):
         if self.post_norm:
@@ -106,10 +122,10 @@ class InternImageLayer(nn.Module):
         if not (self.training or self.post_norm or self.res_post_norm or self.layer_scale):
             # Inference, pre-norm, no layer scale (drop path is the identity): each residual sum
             # comes out of its branch's last matmul.
-            x = self.dcn(self.norm1(x), residual=x)
+            x = self._dcn(self.norm1(x), residual=x)
             return self.mlp(self.norm2(x), residual=x)
         gamma1, gamma2 = (self.gamma1, self.gamma2) if self.layer_scale else (None, None)
-        x = x + self._branch(x, self.norm1, self.dcn, getattr(self, 'res_post_norm1', None), gamma1)
+        x = x + self._branch(x, self.norm1, self._dcn, getattr(self, 'res_post_norm1', None), gamma1)
         x = x + self._branch(x, self.norm2, self.mlp, getattr(self, 'res_post_norm2', None), gamma2)
         return x
 
@@ -125,13 +141,14 @@ class InternImageBlock(nn.Module):
     def __init__(self, core_op, channels, depth, groups, downsample=True, mlp_ratio=4.0, drop=0.0,
                  drop_path=0.0, act_layer='GELU', norm_layer='LN', post_norm=False, offset_scale=1.0,
                  layer_scale=None, with_cp=False, dw_kernel_size=None, post_norm_block_ids=None,
-                 res_post_norm=False, center_feature_scale=False, remove_center=False):
+                 res_post_norm=False, center_feature_scale=False, remove_center=False, dcn_output_bias=True,
+                 mlp_fc2_bias=True):
         super().__init__()
         drop_paths = drop_path if isinstance(drop_path, (list, tuple)) else [drop_path] * depth
         self.blocks = nn.ModuleList([
             InternImageLayer(core_op, channels, groups, mlp_ratio, drop, drop_paths[i], act_layer, norm_layer,
                              post_norm, layer_scale, offset_scale, with_cp, dw_kernel_size, res_post_norm,
-                             center_feature_scale, remove_center)
+                             center_feature_scale, remove_center, dcn_output_bias, mlp_fc2_bias)
             for i in range(depth)])
         # The published models keep a stage norm unless post-norm already ends each block.
         self.has_norm = not post_norm or center_feature_scale
@@ -154,6 +171,59 @@ class InternImageBlock(nn.Module):
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_arguments(name, core_op, channels, depths, groups, mlp_ratio, drop_path_type, layer_scale, offset_scale,
+                    dw_kernel_size, out_indices, use_dcn_v4_op, dcn_output_bias, flags):
+    """Raise ValueError naming the first bad constructor argument, before anything is built (a
+    ``--cfg-options`` typo fails here, not deep inside a layer)."""
+    def bad(argument, expected, value):
+        raise ValueError(f'{name}: {argument} must be {expected}, got {value!r}')
+
+    if core_op not in CORE_OPS:
+        bad('core_op', f'one of {sorted(CORE_OPS)}', core_op)
+    if not _is_int(channels) or channels <= 0:
+        bad('channels', 'a positive integer', channels)
+    for argument, value in (('depths', depths), ('groups', groups)):
+        if not isinstance(value, (list, tuple)) or not value or not all(_is_int(v) and v > 0 for v in value):
+            bad(argument, 'a non-empty list of positive integers', value)
+    if len(depths) != len(groups):
+        raise ValueError(f'{name}: depths {list(depths)} and groups {list(groups)} differ in length')
+    for i, group in enumerate(groups):
+        width = channels * 2 ** i
+        if width % group:
+            raise ValueError(f'{name}: groups[{i}] = {group} does not divide the {width} channels of level {i} '
+                             f'(channels={channels} doubled at each level)')
+    if not _is_number(mlp_ratio) or mlp_ratio <= 0 or int(channels * mlp_ratio) <= 0:
+        bad('mlp_ratio', 'a positive number', mlp_ratio)
+    if drop_path_type not in ('linear', 'uniform'):
+        bad('drop_path_type', "'linear' or 'uniform'", drop_path_type)
+    if layer_scale is not None and not _is_number(layer_scale):
+        bad('layer_scale', 'None or a number', layer_scale)
+    if not _is_number(offset_scale):
+        bad('offset_scale', 'a number', offset_scale)
+    if dw_kernel_size is not None and (not _is_int(dw_kernel_size) or dw_kernel_size <= 0 or dw_kernel_size % 2 == 0):
+        bad('dw_kernel_size', 'None or a positive odd integer', dw_kernel_size)
+    if (not isinstance(out_indices, (list, tuple)) or not out_indices
+            or not all(_is_int(i) and 0 <= i < len(depths) for i in out_indices)):
+        bad('out_indices', f'a non-empty list of level indices in 0..{len(depths) - 1}', out_indices)
+    for argument, value in flags.items():
+        if not isinstance(value, bool):
+            bad(argument, 'True or False', value)
+    if use_dcn_v4_op and core_op in DCNV4_OPS:
+        raise ValueError(f'{name}: use_dcn_v4_op (DCNv3 layers on the DCNv4 kernel) needs a DCNv3 core_op, '
+                         f'got {core_op!r}')
+    if not dcn_output_bias and core_op not in DCNV4_OPS:
+        raise ValueError(f'{name}: dcn_output_bias=False needs a DCNv4 core_op (DCNv3 layers always have an '
+                         f'output bias), got {core_op!r}')
+
+
 class InternImage(BaseModule):
     """InternImage backbone; constructor arguments carry the published names.
 
@@ -169,18 +239,21 @@ class InternImage(BaseModule):
                  norm_layer='LN', layer_scale=None, offset_scale=1.0, post_norm=False, with_cp=False,
                  dw_kernel_size=None, level2_post_norm=False, level2_post_norm_block_ids=None,
                  res_post_norm=False, center_feature_scale=False, remove_center=False, use_dcn_v4_op=False,
-                 out_indices=(0, 1, 2, 3), frozen_stages=-1, init_cfg=None, **kwargs):
+                 dcn_output_bias=True, mlp_fc2_bias=True, out_indices=(0, 1, 2, 3), frozen_stages=-1,
+                 init_cfg=None, **kwargs):
         super().__init__(init_cfg=init_cfg)
         if kwargs:
             # Published configs carry a few flags with no effect here (e.g. use_clip_projector,
             # cls_scale of the classifier); accept them, but say so.
-            print_log(f'InternImage: ignoring arguments {sorted(kwargs)}', logger='current')
-        if core_op not in CORE_OPS:
-            raise ValueError(f"InternImage: core_op must be one of {sorted(CORE_OPS)}, got {core_op!r}")
-        if len(depths) != len(groups):
-            raise ValueError(f'InternImage: depths {depths} and groups {groups} differ in length')
-        if any(i < 0 or i >= len(depths) for i in out_indices):
-            raise ValueError(f'InternImage: out_indices {out_indices} outside 0..{len(depths) - 1}')
+            print_log(f'{type(self).__name__}: ignoring arguments {sorted(kwargs)}', logger='current')
+        check_arguments(type(self).__name__, core_op=core_op, channels=channels, depths=depths, groups=groups,
+                        mlp_ratio=mlp_ratio, drop_path_type=drop_path_type, layer_scale=layer_scale,
+                        offset_scale=offset_scale, dw_kernel_size=dw_kernel_size, out_indices=out_indices,
+                        use_dcn_v4_op=use_dcn_v4_op, dcn_output_bias=dcn_output_bias,
+                        flags=dict(post_norm=post_norm, with_cp=with_cp, level2_post_norm=level2_post_norm,
+                                   res_post_norm=res_post_norm, center_feature_scale=center_feature_scale,
+                                   remove_center=remove_center, use_dcn_v4_op=use_dcn_v4_op,
+                                   dcn_output_bias=dcn_output_bias, mlp_fc2_bias=mlp_fc2_bias))
         self.num_levels = len(depths)
         self.depths = list(depths)
         self.channels = channels
@@ -209,14 +282,16 @@ class InternImage(BaseModule):
                 dw_kernel_size=dw_kernel_size,
                 post_norm_block_ids=level2_post_norm_block_ids if (i == 2 and level2_post_norm) else None,
                 res_post_norm=res_post_norm, center_feature_scale=center_feature_scale,
-                remove_center=remove_center))
+                remove_center=remove_center, dcn_output_bias=dcn_output_bias, mlp_fc2_bias=mlp_fc2_bias))
         self._freeze_stages()
 
     def init_weights(self):
         """From the ``Pretrained`` checkpoint of ``init_cfg``; without one, as the published backbone
         initialises itself: Linear weights trunc-normal (std 0.02) with zero biases, LayerNorms 1 / 0,
-        then each DCNv3 layer's own reset (zero offset and mask projections, xavier input / output
-        projections). Convolutions keep PyTorch's default."""
+        then each DCNv3 / DCNv4 layer's own reset (zero offset and mask projections, xavier input / value
+        and output projections), as the published classification code does (the published FlashInternImage
+        det/seg ``init_weights`` draws every Linear trunc-normal after that reset, offset_mask included, when
+        it has no checkpoint). Convolutions keep PyTorch's default."""
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
             load_backbone_checkpoint(self, self.init_cfg['checkpoint'], logger='current')
             self._is_init = True
@@ -264,3 +339,15 @@ class InternImage(BaseModule):
     def forward(self, x):
         outs = self.forward_levels(x)
         return tuple(outs[i].permute(0, 3, 1, 2).contiguous() for i in self.out_indices)
+
+
+class FlashInternImage(InternImage):
+    """FlashInternImage (the DCNv4 paper): InternImage on the DCNv4 core op, under the published name and
+    with the published defaults: ``core_op='DCNv4'``, ``offset_scale=0.5``, no DCN output bias and no bias
+    in the MLP's second Linear (the L variant turns both on). The depthwise convolution that feeds the
+    offsets is optional and bare (``dw_kernel_size``: none for T, 3 for S/B/L). Everything else,
+    parameter names included, is InternImage's."""
+
+    def __init__(self, core_op='DCNv4', offset_scale=0.5, dcn_output_bias=False, mlp_fc2_bias=False, **kwargs):
+        super().__init__(core_op=core_op, offset_scale=offset_scale, dcn_output_bias=dcn_output_bias,
+                         mlp_fc2_bias=mlp_fc2_bias, **kwargs)

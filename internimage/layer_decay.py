@@ -22,7 +22,8 @@ task, so each plugin registers its own under the one name:
   name holds ``offset`` or ``center_feature_scale_proj`` (the DCNv3 offsets, not its mask); only
   1-d parameters and biases go without weight decay;
 - detection (mmdet): the deformable attentions' ``sampling_offsets`` (which also take no weight
-  decay) and any ``reference_points``; DINO's ``level_embed`` sits at layer 0; a stage's
+  decay), any ``reference_points`` and DCNv4's fused offset / mask projection ``offset_mask`` (not the
+  depthwise convolution ``offset_mask_dw`` before it; the FlashInternImage constructor); DINO's ``level_embed`` sits at layer 0; a stage's
   ``post_norms.<j>`` share the layer of its block j;
 - segmentation (mmseg): as detection, but ``offset_lr_scale`` only inside the backbone, and
   Mask2Former's query, class, mask and level embeddings sit at layer 0.
@@ -142,7 +143,7 @@ class DetectionLayerDecayOptimizerConstructor(CustomLayerDecayOptimizerConstruct
     post_norms_by_block = True
 
     def scaled_by_offset_lr(self, name):
-        return 'sampling_offsets' in name or 'reference_points' in name
+        return 'sampling_offsets' in name or 'reference_points' in name or '.offset_mask.' in name
 
 
 class SegmentationLayerDecayOptimizerConstructor(DetectionLayerDecayOptimizerConstructor):

@@ -1,7 +1,7 @@
 """Registers this project's modules into an OpenMMLab package's registries."""
 from torch.nn.modules.module import register_module_module_registration_hook
 
-from .backbone import InternImage
+from .backbone import FlashInternImage, InternImage
 from .checkpoint import report_loading
 
 _report_hook = None
@@ -15,10 +15,10 @@ def _report_loading_into_models_with_internimage(parent, name, submodule):
 
 
 def register_into(models, optim_wrapper_constructors, layer_decay, extra_models=()):
-    """Register InternImage (and ``extra_models``) and the task's layer-decay constructor, under
+    """Register InternImage, FlashInternImage (and ``extra_models``) and the task's layer-decay constructor, under
     the name the configs use."""
     global _report_hook
-    for module in (InternImage, *extra_models):
+    for module in (InternImage, FlashInternImage, *extra_models):
         models.register_module(module=module, force=True)
     optim_wrapper_constructors.register_module(name='CustomLayerDecayOptimizerConstructor', module=layer_decay,
                                                force=True)

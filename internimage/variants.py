@@ -45,3 +45,17 @@ MASK2FORMER_STOCK_WIDTHS = {
     'model.decode_head.transformer_decoder.layer_cfg.cross_attn_cfg.num_heads': 8,
     'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.embed_dims': 256,
     'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.feedforward_channels': 1024}
+
+# FlashInternImage (DCNv4; shared/reference/published_configs/flash): the ``FlashInternImage`` arguments of
+# each size. Classification uses these layer_scale values; every detection / segmentation config sets
+# layer_scale=1.0 (T included).
+FLASH_ARCH_SETTINGS = {
+    't': dict(core_op='DCNv4', channels=64, depths=[4, 4, 18, 4], groups=[4, 8, 16, 32], offset_scale=1.0,
+              post_norm=False, layer_scale=None, dw_kernel_size=None),
+    's': dict(core_op='DCNv4', channels=80, depths=[4, 4, 21, 4], groups=[5, 10, 20, 40], offset_scale=1.0,
+              post_norm=True, layer_scale=1e-5, dw_kernel_size=3),
+    'b': dict(core_op='DCNv4', channels=112, depths=[4, 4, 21, 4], groups=[7, 14, 28, 56], offset_scale=0.5,
+              post_norm=True, layer_scale=1e-5, dw_kernel_size=3),
+    'l': dict(core_op='DCNv4', channels=160, depths=[5, 5, 22, 5], groups=[10, 20, 40, 80], offset_scale=2.0,
+              post_norm=True, layer_scale=1e-5, dw_kernel_size=3, dcn_output_bias=True, mlp_fc2_bias=True),
+}

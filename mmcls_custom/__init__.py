@@ -1,4 +1,4 @@
-"""Registers InternImage into mmpretrain's registries. Configs reach it with
+"""Registers InternImage and FlashInternImage into mmpretrain's registries. Configs reach them with
 ``custom_imports = dict(imports=['mmcls_custom'], allow_failed_imports=False)``."""
 from mmpretrain.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 

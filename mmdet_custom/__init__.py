@@ -1,5 +1,6 @@
-"""Registers InternImage, the composite CB-InternImage, and the published DINO variants (CB-InternImage-H
-DINO, InternImage-G DINO's chunked FFN) into mmdet's registries, with the published detection rules of
+"""Registers InternImage, FlashInternImage, the composite CB-InternImage, the published DINO variants
+(CB-InternImage-H DINO, InternImage-G DINO's chunked FFN) and FlashInternImage's neck and box head
+(FPN_vitdet, DCNv4FCBBoxHead) into mmdet's registries, with the published detection rules of
 layer-wise lr decay (plus ``ClassAPCocoMetric``, mmdet's COCO metric returning each class's AP). Configs reach them with
 ``custom_imports = dict(imports=['mmdet_custom'], allow_failed_imports=False)``."""
 from mmdet.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
@@ -9,11 +10,13 @@ from internimage.layer_decay import DetectionLayerDecayOptimizerConstructor
 from internimage.registration import register_into
 
 from . import metrics  # noqa: F401  (registers ClassAPCocoMetric)
+from .bbox_heads import DCNv4FCBBoxHead
 from .cb_dino import CBDINO, CBDINOHead
 from .dino import PublishedDINO, PublishedDINOHead
 from .efficient_ffn import EfficientFFN, EfficientFFNDINO
+from .fpn_vitdet import FPN_vitdet
 
 register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
               extra_models=(PublishedDINO, PublishedDINOHead, CBInternImage, CBDINO, CBDINOHead, EfficientFFN,
-                            EfficientFFNDINO),
+                            EfficientFFNDINO, FPN_vitdet, DCNv4FCBBoxHead),
               layer_decay=DetectionLayerDecayOptimizerConstructor)

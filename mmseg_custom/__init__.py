@@ -1,4 +1,4 @@
-"""Registers InternImage, and the published Mask2Former head, into mmsegmentation's registries, with the
+"""Registers InternImage, FlashInternImage, and the published Mask2Former head, into mmsegmentation's registries, with the
 published segmentation rules of layer-wise lr decay (plus ``ClassIoUMetric``, mmseg's IoU metric returning
 each class's IoU, ``ClassWeightedCrossEntropyLoss``, mmseg's class-weighted cross-entropy that survives
 ignored pixels, the ``CheckSegLabels`` pipeline check, ``MapillaryToCityscapesLabels`` (Mapillary v1.2's 66

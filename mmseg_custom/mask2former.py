@@ -7,7 +7,11 @@ Two differences from mmseg 1, both kept small (shared/reference/published_output
   load_state_dict pre-hook; our own checkpoints load unchanged);
 - at test time the published model sums softmax(class) x sigmoid(mask) over the queries at 1/4
   resolution and then resizes the class maps; mmseg 1 resizes every query's mask logits first.
+And one option: ``use_softmax=False`` in the pixel decoder's ``self_attn_cfg`` (the published FlashInternImage
+``_nsmx`` config) uses the deformable attention weights raw (``CustomMultiScaleDeformableAttention``).
 """
+import copy
+
 import torch
 import torch.nn.functional as F
 from mmseg.models.decode_heads import Mask2FormerHead
@@ -17,13 +21,23 @@ from internimage.checkpoint import read_published_layout
 from internimage.ms_deform_attn import use_ops_ms_deform_attn
 from internimage.published_layouts import PUBLISHED_MASK2FORMER
 
+from .msda import CustomMultiScaleDeformableAttention
+
 
 class PublishedMask2FormerHead(Mask2FormerHead):
     """mmseg 1's Mask2FormerHead loading the published layout, with the published test-time order,
     its pixel decoder's deformable attention on the op package's kernel."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, pixel_decoder, **kwargs):
+        # mmdet's pixel decoder builds mmcv's attention from self_attn_cfg whatever its type: the raw-weights
+        # option is taken out here and the attentions swapped for ours (same parameters) once built.
+        pixel_decoder = copy.deepcopy(pixel_decoder)
+        attn_cfg = pixel_decoder['encoder']['layer_cfg']['self_attn_cfg']
+        use_softmax = attn_cfg.pop('use_softmax', True)
+        super().__init__(*args, pixel_decoder=pixel_decoder, **kwargs)
+        if not use_softmax:
+            for layer in self.pixel_decoder.encoder.layers:
+                layer.self_attn = CustomMultiScaleDeformableAttention(**attn_cfg, use_softmax=False)
         read_published_layout(self, PUBLISHED_MASK2FORMER)
         use_ops_ms_deform_attn(self)
 

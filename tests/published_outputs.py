@@ -44,7 +44,11 @@ def published_weights(layout_file, seed=0):
 
 
 def load_bundle(name):
-    return torch.load(BUNDLES / f'{name}.pt', weights_only=True)
+    """The bundle ``name`` (relative to published_outputs/, e.g. 'dino_t' or 'flash/flash_dino_t'), with
+    ``layout_path`` its layout file."""
+    bundle = torch.load(BUNDLES / f'{name}.pt', weights_only=True)
+    bundle['layout_path'] = (BUNDLES / name).parent / bundle['layout_file']
+    return bundle
 
 
 def relative_error(ours, reference):

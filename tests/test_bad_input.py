@@ -68,3 +68,49 @@ def test_empty_dataset_stops_with_a_message(tmp_path, shapes):
     last = train(tmp_path, data)
     assert last.startswith('error: the dataset is empty: CocoDataset(') and 'found no samples' in last
     assert 'instances_train.json' in last
+
+
+def test_bad_backbone_argument_is_named(tmp_path, shapes):
+    """A typo in --cfg-options stops at the backbone's argument check, not deep inside a layer."""
+    last = train(tmp_path, shapes, '--cfg-options', 'model.backbone.channels=abc')
+    assert last.endswith("InternImage: channels must be a positive integer, got 'abc'"), last
+
+
+TINY = dict(channels=16, depths=[1, 1, 1, 1], groups=[1, 2, 4, 8])
+
+
+@pytest.mark.parametrize('core_op', ['DCNv3', 'DCNv3_pytorch', 'DCNv4', 'DCNv4_pytorch'])
+@pytest.mark.parametrize('change, message', [
+    (dict(channels='abc'), "channels must be a positive integer, got 'abc'"),
+    (dict(channels=0), 'channels must be a positive integer, got 0'),
+    (dict(depths=[1, 1, 'x', 1]), "depths must be a non-empty list of positive integers, got [1, 1, 'x', 1]"),
+    (dict(groups=[1, 2, 0, 8]), 'groups must be a non-empty list of positive integers, got [1, 2, 0, 8]'),
+    (dict(groups=[1, 2, 4]), 'depths [1, 1, 1, 1] and groups [1, 2, 4] differ in length'),
+    (dict(groups=[1, 2, 5, 8]), 'groups[2] = 5 does not divide the 64 channels of level 2'),
+    (dict(dw_kernel_size=4), 'dw_kernel_size must be None or a positive odd integer, got 4'),
+    (dict(layer_scale='1e-5'), "layer_scale must be None or a number, got '1e-5'"),
+    (dict(post_norm='False'), "post_norm must be True or False, got 'False'"),
+    (dict(mlp_fc2_bias=None), 'mlp_fc2_bias must be True or False, got None'),
+    (dict(out_indices=(0, 4)), 'out_indices must be a non-empty list of level indices in 0..3, got (0, 4)'),
+    (dict(drop_path_type='cosine'), "drop_path_type must be 'linear' or 'uniform', got 'cosine'"),
+])
+def test_bad_backbone_arguments_are_named_for_every_core_op(core_op, change, message):
+    from internimage import InternImage
+    with pytest.raises(ValueError) as error:
+        InternImage(**{**TINY, 'core_op': core_op, **change})
+    assert str(error.value).startswith(f'InternImage: {message}')
+
+
+@pytest.mark.parametrize('arguments, message', [
+    (dict(core_op='DCNv5'), "FlashInternImage: core_op must be one of ['DCNv3', 'DCNv3_pytorch', 'DCNv4', "
+                            "'DCNv4_pytorch'], got 'DCNv5'"),
+    (dict(core_op='DCNv3'), "FlashInternImage: dcn_output_bias=False needs a DCNv4 core_op (DCNv3 layers always "
+                            "have an output bias), got 'DCNv3'"),
+    (dict(use_dcn_v4_op=True), "FlashInternImage: use_dcn_v4_op (DCNv3 layers on the DCNv4 kernel) needs a DCNv3 "
+                               "core_op, got 'DCNv4'"),
+])
+def test_bad_core_op_and_flags_are_named(arguments, message):
+    from internimage import FlashInternImage
+    with pytest.raises(ValueError) as error:
+        FlashInternImage(**TINY, **arguments)
+    assert str(error.value) == message

@@ -92,3 +92,31 @@ def test_feature_extraction_gives_four_stages():
     image = (np.random.default_rng(0).random((240, 320, 3)) * 255).astype(np.uint8)
     feats = extractor(image, stage='backbone')[0]
     assert [tuple(f.shape) for f in feats] == [(64, 56, 56), (128, 28, 28), (256, 14, 14), (512, 7, 7)]
+
+
+FLASH_KEYS = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'checkpoint_keys' / 'flash'
+
+
+@pytest.mark.parametrize('name', ['flash_intern_image_t_1k_224', 'flash_intern_image_s_1k_224',
+                                  'flash_intern_image_b_1k_224', 'flash_intern_image_l_22kto1k_384'])
+def test_flash_published_layout_loads_strictly_with_published_size(name):
+    """The published FlashInternImage classifiers' state dicts (no prefix, as in their checkpoints) load
+    strictly into our config of the same name, with the published parameter count."""
+    import warnings
+
+    import mmcls_custom  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from mmengine.runner.checkpoint import load_state_dict
+    from mmpretrain.registry import MODELS
+    from published_outputs import read_layout
+    params = {line.split('\t')[0]: int(line.split('\t')[1])
+              for line in (FLASH_KEYS / 'params.tsv').read_text().splitlines()[1:]}
+    with DefaultScope.overwrite_default_scope('mmpretrain'), torch.device('meta'):
+        model = MODELS.build(Config.fromfile(str(CONFIGS / f'{name}.py')).model)
+    assert sum(p.numel() for p in model.parameters()) == params[name]
+    layout = read_layout(FLASH_KEYS / f'{name}.txt')
+    state = {key: torch.zeros(()).expand(shape) for key, shape in layout}
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*copying from a non-meta parameter')
+        load_state_dict(model, state, strict=True)  # raises on any missing, unexpected or mis-shaped key
+    assert len(model.state_dict()) == len(layout)

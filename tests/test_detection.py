@@ -17,6 +17,9 @@ CONFIGS = sorted((ROOT / 'configs' / 'coco').glob('*.py'))
 # The Objects365 headline models (1.1B-3.1B parameters) build on the meta device in test_published_models.py
 # and train (CB-InternImage-H, reduced) in test_headline_models.py.
 CONFIGS = [c for c in CONFIGS if 'objects365' not in c.name]
+# FlashInternImage's configs build on the meta device with the published counts to the unit
+# (test_published_models.py); its structure trains in the demo config (test_tools_e2e.py).
+CONFIGS = [c for c in CONFIGS if 'flash' not in c.name]
 # Published sizes (MODELS.md; DINO: the published layouts' counts, checkpoint_keys/det_seg/params.tsv).
 PUBLISHED_M = {'mask_rcnn_internimage_t': 49, 'mask_rcnn_internimage_s': 69, 'mask_rcnn_internimage_b': 115,
                'cascade_internimage_l': 277, 'cascade_internimage_xl': 387, 'dino_4scale_internimage_t': 48.74,
@@ -108,3 +111,32 @@ def test_3x_configs_use_the_multiscale_crop_augmentation():
     pipeline = cfg.train_dataloader.dataset.pipeline
     assert [t['type'] for t in pipeline][2:4] == ['RandomFlip', 'RandomChoice']
     assert cfg.train_cfg.max_epochs == 36 and cfg.param_scheduler[1].milestones == [27, 33]
+
+
+def test_fpn_vitdet_normalises_each_convolution_over_channels():
+    """FPN_vitdet (FlashInternImage's Mask R-CNN / Cascade neck): lateral and output convolutions without
+    bias, each followed by a LayerNorm over the channels; top-down sums; max-pooled extra level."""
+    import torch.nn.functional as F
+
+    from mmdet_custom.fpn_vitdet import FPN_vitdet
+    torch.manual_seed(0)
+    neck = FPN_vitdet(in_channels=[4, 8], out_channels=6, num_outs=3, norm_cfg=dict(type='LN', requires_grad=True))
+    for module in neck.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            torch.nn.init.normal_(module.weight)
+            torch.nn.init.normal_(module.bias)
+    feats = [torch.randn(2, 4, 8, 10), torch.randn(2, 8, 4, 5)]
+
+    def conv_ln(block, x, padding):
+        assert block.conv.bias is None
+        y = F.conv2d(x, block.conv.weight, padding=padding).permute(0, 2, 3, 1)
+        return F.layer_norm(y, (6,), block.ln.weight, block.ln.bias, eps=1e-5).permute(0, 3, 1, 2)
+
+    laterals = [conv_ln(block, x, 0) for block, x in zip(neck.lateral_convs, feats)]
+    laterals[0] = laterals[0] + F.interpolate(laterals[1], size=(8, 10), mode='nearest')
+    expected = [conv_ln(block, x, 1) for block, x in zip(neck.fpn_convs, laterals)]
+    expected.append(F.max_pool2d(expected[-1], 1, stride=2))
+    for ours, theirs in zip(neck(feats), expected, strict=True):
+        torch.testing.assert_close(ours, theirs)
+    with pytest.raises(ValueError, match='use_residual=False'):
+        FPN_vitdet(in_channels=[4, 8], out_channels=6, num_outs=3, use_residual=False)

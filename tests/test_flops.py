@@ -1,4 +1,5 @@
-"""tools/get_flops.py counts the DCNv3 core; InternImage-T at 224 is near the published 5 GFLOPs."""
+"""tools/get_flops.py counts the DCNv3 / DCNv4 cores; InternImage-T at 224 is near the published 5 GFLOPs,
+FlashInternImage-T (no published figure) has the published parameter count."""
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,14 @@ def test_get_flops_internimage_t():
     flops = float(out.split('FLOPs: ')[1].split(' G')[0])
     assert 4.75 <= flops <= 5.25, out  # published: 5G
     assert 'parameters: 29.92 M (backbone 28.75 M)' in out
+
+
+def test_get_flops_flash_internimage_t():
+    """The tool's count in this process (the command line is the one above): DCNv4 drops DCNv3's depthwise
+    conv + LN + GELU branch and its separate offset / mask Linears, so a little less than InternImage-T
+    (4.90 G; none published), with the published 29,815,528 parameters."""
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from get_flops import count
+    flops, backbone_flops, params, _ = count(str(ROOT / 'configs/imagenet/flash_intern_image_t_1k_224.py'), (224, 224))
+    assert 4.75e9 <= flops <= 5.0e9 and backbone_flops < flops
+    assert params == 29_815_528

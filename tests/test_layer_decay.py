@@ -9,16 +9,16 @@ from torch import nn
 import mmcls_custom  # noqa: F401  (each registers its task's constructor)
 import mmdet_custom  # noqa: F401
 import mmseg_custom  # noqa: F401
-from internimage import InternImage
+from internimage import FlashInternImage, InternImage
 from internimage.layer_decay import layer_id_of
 
 DEPTHS = [1, 1, 2, 1]
 
 
 class Detector(nn.Module):
-    def __init__(self):
+    def __init__(self, backbone=InternImage):
         super().__init__()
-        self.backbone = InternImage(channels=16, depths=DEPTHS, groups=[1, 2, 4, 8], layer_scale=1.0)
+        self.backbone = backbone(channels=16, depths=DEPTHS, groups=[1, 2, 4, 8], layer_scale=1.0, dw_kernel_size=3)
         self.neck = nn.Conv2d(128, 8, 1)
         # Names of head parameters the published det/seg constructors single out.
         self.encoder = nn.Module()
@@ -28,12 +28,12 @@ class Detector(nn.Module):
         self.decode_head.query_embed = nn.Embedding(3, 8)
 
 
-def build(offset_lr_scale=1.0, rate=0.5, scope='mmdet'):
+def build(offset_lr_scale=1.0, rate=0.5, scope='mmdet', backbone=InternImage):
     cfg = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05),
                constructor='CustomLayerDecayOptimizerConstructor',
                paramwise_cfg=dict(num_layers=5, layer_decay_rate=rate, depths=DEPTHS,
                                   offset_lr_scale=offset_lr_scale))
-    model = Detector()
+    model = Detector(backbone)
     with DefaultScope.overwrite_default_scope(scope):  # as the Runner of a config of that scope does
         wrapper = build_optim_wrapper(model, cfg)
     by_name = {}
@@ -122,6 +122,19 @@ def test_lr_and_weight_decay_per_parameter(offset_lr_scale, scope):
     for name, (lr, wd) in expected.items():
         assert groups[name][0] == pytest.approx(lr), name
         assert groups[name][1] == wd, name
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])
+def test_flash_offsets_follow_the_published_rule(scope):
+    """FlashInternImage (DCNv4): the fused offset / mask projection takes offset_lr_scale in every task; the
+    depthwise convolution before it only in classification (its rule: 'offset' anywhere in the name)."""
+    _, groups = build(0.1, scope=scope, backbone=FlashInternImage)
+    block = 0.5 ** 4 if scope == 'mmpretrain' else 0.5 ** 5  # levels.0.blocks.0
+    for name in ('offset_mask.weight', 'offset_mask.bias'):
+        assert groups[f'backbone.levels.0.blocks.0.dcn.{name}'][0] == pytest.approx(block * 0.1), name
+    dw_scale = 0.1 if scope == 'mmpretrain' else 1.0
+    assert groups['backbone.levels.0.blocks.0.dcn.offset_mask_dw.weight'][0] == pytest.approx(block * dw_scale)
+    assert groups['backbone.levels.0.blocks.0.dcn.value_proj.weight'][0] == pytest.approx(block)
 
 
 def test_missing_setting_is_named():

@@ -281,6 +281,33 @@ def assert_same_detections(diffs):
     assert diffs['box'] <= 0.5 and diffs['score'] <= 1e-4, diffs
 
 
+FLASH_CLASSIFIER = ROOT / 'configs/imagenet/flash_intern_image_s_1k_224.py'
+# FlashInternImage-S's flags (post-norm, layer scale, bare 3x3 depthwise conv feeding the offsets) on a
+# small backbone with the published 16 channels per group.
+SMALL_FLASH = {'model.backbone.channels': 32, 'model.backbone.depths': [1, 1, 2, 1],
+               'model.backbone.groups': [2, 4, 8, 16], 'model.head.in_channels': 256}
+
+
+def test_flash_classifier_dynamic(tmp_path):
+    """FlashInternImage: each DCNv4 layer as one standard DeformConv (raw masks), offsets and masks
+    perturbed; ONNX Runtime and OpenVINO against PyTorch at two shapes and batches."""
+    from ops_dcnv3.modules import DCNv4
+    cfg, model, task = load(FLASH_CLASSIFIER, SMALL_FLASH)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, DCNv4):
+                layer = module.offset_mask
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * 0.05)
+                layer.bias.copy_(torch.randn(layer.bias.shape, generator=gen))
+    pixels = sample_pixels(1, 64, 64)
+    proto = export_model(cfg, model, task, pixels, dynamic=True)
+    check(proto, deform_convs=5)
+    for runtime, diffs in verify_everywhere(model, task, proto, pixels, dynamic=True).items():
+        assert all(diff['logits'] <= 1e-4 for diff in diffs), runtime
+    assert 'top-1' in run_onnx_infer(proto, tmp_path, (64, 64))
+
+
 class PyramidPooling(torch.nn.Module):
     """Adaptive average pools at UPerNet's scales, concatenated flat."""
 

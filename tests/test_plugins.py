@@ -1,4 +1,5 @@
-"""The plugins register InternImage into each package, and configs reach it through custom_imports."""
+"""The plugins register InternImage (and FlashInternImage) into each package, and configs reach it through
+custom_imports."""
 import importlib
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from internimage import InternImage
+from internimage import FlashInternImage, InternImage
 from internimage.layer_decay import (ClassificationLayerDecayOptimizerConstructor,
                                      DetectionLayerDecayOptimizerConstructor,
                                      SegmentationLayerDecayOptimizerConstructor)
@@ -28,6 +29,7 @@ def test_registered_in_each_package(plugin, scope, layer_decay):
     importlib.import_module(plugin)
     registry = importlib.import_module(f'{scope}.registry')
     assert registry.MODELS.get('InternImage') is InternImage
+    assert registry.MODELS.get('FlashInternImage') is FlashInternImage
     assert registry.OPTIM_WRAPPER_CONSTRUCTORS.get('CustomLayerDecayOptimizerConstructor') is layer_decay
     with DefaultScope.overwrite_default_scope(scope):
         backbone = registry.MODELS.build(PUBLISHED_BACKBONE)
@@ -47,5 +49,5 @@ def test_config_reaches_plugin_through_custom_imports(tmp_path):
 
 
 def test_unknown_core_op_is_named():
-    with pytest.raises(ValueError, match="core_op must be one of .*'DCNv4'"):
-        InternImage(core_op='DCNv4')
+    with pytest.raises(ValueError, match="core_op must be one of .*'DCNv4_pytorch'.*got 'DCNv5'"):
+        InternImage(core_op='DCNv5')

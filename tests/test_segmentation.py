@@ -12,7 +12,8 @@ from PIL import Image
 import mmseg_custom  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / 'configs' / 'ade20k').glob('*.py'))
+# (FlashInternImage's build on the meta device with the published counts to the unit in test_published_models.py)
+CONFIGS = sorted(c for c in (ROOT / 'configs' / 'ade20k').glob('*.py') if 'flash' not in c.name)
 PUBLISHED_M = {'upernet_internimage_t': 59, 'upernet_internimage_s': 80, 'upernet_internimage_b': 128,
                'upernet_internimage_l': 256, 'upernet_internimage_xl': 368, 'upernet_internimage_h': 1120,
                'mask2former_internimage_h': 1310, 'upernet_internimage_g': 3112.68}  # G: params.tsv (none published)
@@ -100,3 +101,41 @@ def test_labels_outside_the_classes_are_named(tmp_path):
 def test_valid_label_map_passes(tmp_path):
     results = load(tmp_path, (32, 48), (32, 48), 0)  # 0 becomes the ignore index
     assert (results['gt_seg_map'] == 255).all()
+
+
+def test_raw_weights_deformable_attention():
+    """CustomMultiScaleDeformableAttention: with use_softmax it is mmcv's attention; without, its output is
+    linear in the attention-weight Linear (softmaxed weights are not); the _nsmx config's pixel decoder uses it."""
+    from mmcv.ops import MultiScaleDeformableAttention
+
+    from mmseg_custom.msda import CustomMultiScaleDeformableAttention
+    torch.manual_seed(0)
+    shapes = torch.tensor([[6, 8], [3, 4]])
+    starts = torch.tensor([0, 48])
+    query = torch.randn(2, 60, 32)
+    points = torch.rand(2, 60, 2, 2)
+    kwargs = dict(embed_dims=32, num_heads=4, num_levels=2, num_points=2, batch_first=True, dropout=0.0)
+    stock = MultiScaleDeformableAttention(**kwargs)
+    for module in stock.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=0.3)
+            torch.nn.init.normal_(module.bias, std=0.3)
+    args = dict(reference_points=points, spatial_shapes=shapes, level_start_index=starts)
+    ours = CustomMultiScaleDeformableAttention(**kwargs)
+    ours.load_state_dict(stock.state_dict())
+    torch.testing.assert_close(ours(query, **args), stock(query, **args))
+    raw = CustomMultiScaleDeformableAttention(**kwargs, use_softmax=False)
+    raw.load_state_dict(stock.state_dict())
+    bias = raw.output_proj.bias
+    once = raw(query, **args) - query - bias
+    with torch.no_grad():
+        raw.attention_weights.weight.mul_(2)
+        raw.attention_weights.bias.mul_(2)
+    torch.testing.assert_close(raw(query, **args) - query - bias, 2 * once, rtol=1e-4, atol=1e-5)
+    assert (once - (stock(query, **args) - query - bias)).abs().max() > 1e-2  # not the softmaxed output
+
+    cfg = Config.fromfile(str(ROOT / 'configs/ade20k/mask2former_flash_internimage_s_640_160k_ade20k_ss_nsmx.py'))
+    model = build(cfg, meta=True)
+    attentions = [layer.self_attn for layer in model.decode_head.pixel_decoder.encoder.layers]
+    assert len(attentions) == 6 and all(isinstance(a, CustomMultiScaleDeformableAttention) and not a.use_softmax
+                                        for a in attentions)

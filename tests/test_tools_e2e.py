@@ -78,3 +78,21 @@ def test_train_interrupt_resume_test_and_draw(task, data):
                          '--score-thr', '0')
     assert code == 0, log[-4000:]
     assert (tmp / 'drawn.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_flash_demo_config_trains_evaluates_and_draws(data, tmp_path):
+    """The FlashInternImage demo (DCNv4 backbone, FPN_vitdet neck) through tools/train.py (a few
+    iterations, validation at the end) and tools/image_demo.py."""
+    config = tmp_path / 'small.py'
+    config.write_text(SMALL.format(root=ROOT, data=data, name='mask_rcnn_flash_internimage_tiny_shapes',
+                                   sub='/coco/') + TASKS['detection']['extra'])
+    code, log = run_tool('tools/train.py', config, '--work-dir', tmp_path / 'work', '--cfg-options',
+                         'train_cfg.max_iters=2')
+    assert code == 0, log[-4000:]
+    assert "type='FlashInternImage'" in log and "type='FPN_vitdet'" in log  # the config as run
+    assert 'Iter(train) [2/2]' in log and 'coco/bbox_mAP' in log
+    image = sorted((data / 'coco/val').iterdir())[0]
+    code, log = run_tool('tools/image_demo.py', image, config, tmp_path / 'work' / 'iter_2.pth', '--out',
+                         tmp_path / 'drawn.png', '--score-thr', '0')
+    assert code == 0, log[-4000:]
+    assert (tmp_path / 'drawn.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

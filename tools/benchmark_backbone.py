@@ -1,4 +1,4 @@
-"""Benchmark InternImage-T against mmpretrain's ConvNeXt-T and Swin-T backbones.
+"""Benchmark InternImage-T and FlashInternImage-T against mmpretrain's ConvNeXt-T and Swin-T backbones.
 
 Inference at batch 1 and 8 and one training step (forward + backward) at batch 8, 224 x 224,
 in eager mode and (``--compile``) with ``torch.compile``. The models run interleaved in one
@@ -14,6 +14,7 @@ with more threads it also counts OpenMP's spin-waiting).
     python tools/benchmark_backbone.py --threads 1 --cpu-time --modes infer8 train8
     python tools/benchmark_backbone.py --threads 2 --compile --rounds 5
     python tools/benchmark_backbone.py --models internimage_t internimage_t_pytorch --modes infer8
+    python tools/benchmark_backbone.py --threads 2 --models flash_internimage_t internimage_t convnext_t
 """
 import argparse
 import os
@@ -26,6 +27,13 @@ MODES = {'infer1': (1, False), 'infer8': (8, False), 'train8': (8, True)}  # nam
 
 
 def build_model(name):
+    if name.startswith('flash_internimage_t'):
+        from internimage import FlashInternImage
+        from internimage.variants import FLASH_ARCH_SETTINGS
+        core_op = 'DCNv4_pytorch' if name.endswith('_pytorch') else 'DCNv4'
+        # The published classification recipe's backbone, as for InternImage-T below.
+        return FlashInternImage(**dict(FLASH_ARCH_SETTINGS['t'], core_op=core_op), drop_path_rate=0.1,
+                                out_indices=(3,))
     if name.startswith('internimage_t'):
         from internimage import InternImage
         from internimage.variants import ARCH_SETTINGS
@@ -41,6 +49,8 @@ def build_model(name):
 
 
 LABELS = {'internimage_t': 'InternImage-T', 'internimage_t_pytorch': 'InternImage-T (pure-PyTorch core)',
+          'flash_internimage_t': 'FlashInternImage-T',
+          'flash_internimage_t_pytorch': 'FlashInternImage-T (pure-PyTorch core)',
           'convnext_t': 'ConvNeXt-T', 'swin_t': 'Swin-T'}
 
 
@@ -69,7 +79,7 @@ class Runner:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--models', nargs='+', default=['internimage_t', 'convnext_t', 'swin_t'],
+    parser.add_argument('--models', nargs='+', default=['internimage_t', 'flash_internimage_t', 'convnext_t', 'swin_t'],
                         choices=list(LABELS), help='the first is the one the ratios are about')
     parser.add_argument('--modes', nargs='+', default=list(MODES), choices=list(MODES))
     parser.add_argument('--compile', action='store_true', help='also time torch.compile(model)')
@@ -87,7 +97,7 @@ def main():
           f'load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; '
           f'{"process CPU" if args.cpu_time else "wall"} time')
     variants = [False] + ([True] if args.compile else [])
-    header = (f'{"mode":7} {"variant":8} {"model":34} | {"img/s med":>9} {"img/s max":>9} | '
+    header = (f'{"mode":7} {"variant":8} {"model":40} | {"img/s med":>9} {"img/s max":>9} | '
               f'{"ratio med":>9} {"ratio best":>10}')
     print(header)
     print('-' * len(header))
@@ -111,7 +121,7 @@ def main():
                 if name != first:
                     ratio = (f'{statistics.median(samples[name]) / statistics.median(samples[first]):9.2f} '
                              f'{min(samples[name]) / min(samples[first]):10.2f}')
-                print(f'{mode:7} {"compile" if compiled else "eager":8} {LABELS[name]:34} | '
+                print(f'{mode:7} {"compile" if compiled else "eager":8} {LABELS[name]:40} | '
                       f'{med:9.2f} {best:9.2f} | {ratio}', flush=True)
     load = os.getloadavg()
     print(f'load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} '

@@ -8,7 +8,7 @@
 # decay from iteration 0 under a 1500-iteration linear warm-up (as mmcv 1), one image per GPU, whole
 # inference at (3584, 896) resized to a multiple of 32; validation every 2000 iterations.
 _base_ = [
-    'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py', './_base_/ade20k_896_pipelines.py',
+    'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py', './_base_/ade20k_pipelines.py',
 ]
 custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)
 

@@ -1,7 +1,7 @@
 # UPerNet with InternImage-H, ADE20K 896x896, 160k: mIoU 59.9 published, 1.12B parameters.
 # As L, with the H backbone (drop path 0.5), layer-wise decay (50 layers, rate 0.95), 896 crops,
 # whole inference at (3584, 896) and one image per GPU.
-_base_ = ['./upernet_internimage_l_640_160k_ade20k.py', './_base_/ade20k_896_pipelines.py']
+_base_ = ['./upernet_internimage_l_640_160k_ade20k.py', './_base_/ade20k_pipelines.py']
 
 crop_size = (896, 896)
 data_preprocessor = dict(size=crop_size)

@@ -1,25 +1,11 @@
 # Cascade Mask R-CNN with InternImage-L, COCO 1x: box mAP 54.9 / mask mAP 47.7 published, 277.31M parameters.
-# mmdet's Cascade Mask R-CNN with the published box heads (4 convs + 1 fc, SyncBN, GIoU on decoded boxes).
+# mmdet's Cascade Mask R-CNN with the published box heads (./_base_/cascade_box_heads.py).
 # AdamW lr 1e-4 (wd 0.05) for 16 images, layer-wise decay (37 layers, rate 0.94), 12 epochs with steps at
 # 8 and 11; the backbone starts from the published ImageNet-22K weights (384).
-_base_ = ['mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py']
+_base_ = ['mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py', './_base_/cascade_box_heads.py']
 custom_imports = dict(imports=['mmdet_custom'], allow_failed_imports=False)
 
 pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_l_22k_192to384.pth'
-
-
-def _box_head(target_stds):
-    """The published Cascade box head (one per stage, ``target_stds`` apart): 4 shared 3x3 convs and 1
-    shared fc, SyncBN, class-specific regression of decoded boxes with a GIoU loss."""
-    return dict(
-        type='ConvFCBBoxHead', num_shared_convs=4, num_shared_fcs=1, in_channels=256, conv_out_channels=256,
-        fc_out_channels=1024, roi_feat_size=7, num_classes=80,
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.], target_stds=target_stds),
-        reg_class_agnostic=False, reg_decoded_bbox=True, norm_cfg=dict(type='SyncBN', requires_grad=True),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
-
-
 model = dict(
     backbone=dict(
         _delete_=True, type='InternImage', core_op='DCNv3', channels=160, depths=[5, 5, 22, 5],
@@ -27,8 +13,7 @@ model = dict(
         offset_scale=2.0, post_norm=True, with_cp=False, out_indices=(0, 1, 2, 3),
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(in_channels=[160, 320, 640, 1280]),
-    roi_head=dict(bbox_head=[_box_head(stds) for stds in (
-        [0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])]))
+    roi_head=dict(bbox_head={{_base_.cascade_box_heads}}))
 val_evaluator = dict(classwise=True)
 test_evaluator = val_evaluator
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3, save_last=True, save_best='auto'))
