@@ -53,6 +53,8 @@ The mapping of names, all of it here:
 |   / CrowdHuman                                   |   (metric; 11-point AP on VOC 2007, area otherwise, as     |
 |                                                  |   mmdet 2), ``OpenImagesMetric``, ``CrowdHumanMetric``     |
 |                                                  |   (AP, MR, JI: the published evaluate() returned nothing)  |
+| OpenImages ``evaluation.save_best='auto'``       | ``save_best='openimages/mAP'`` (``rule='greater'``):       |
+|                                                  |   mmengine infers no rule for the first figure, ``AP50``   |
 | ``github.com/OpenGVLab/InternImage/releases/     | ``huggingface.co/OpenGVLab/InternImage/resolve/main/``:    |
 |   download/cls_model/`` (a weight's address)     |   the same file where the published repository keeps it now|
 
@@ -383,6 +385,8 @@ def published_settings(cfg):
         settings.update({f'{split}_data': published_data(data[split], split == 'train')
                          for split in ('train', 'val', 'test')})
         settings['metric'] = published_evaluator(data['val'], evaluation)
+        if settings['save_best'] == 'auto' and unwrapped(data['train'])['type'] == 'OpenImagesDataset':
+            settings['save_best'] = 'openimages/mAP'  # mmengine infers no rule for the first figure, AP50
     return settings
 
 

@@ -53,4 +53,6 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[], gamma=0.1),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=2000)
-default_hooks = dict(checkpoint=dict(interval=2000, max_keep_ckpts=3, save_best='auto'))
+# The published save_best='auto', with the key named: mmengine cannot infer a rule for OpenImagesMetric's
+# first figure (openimages/AP50); the best openimages/mAP (the mean over IoU thresholds; one here) is kept.
+default_hooks = dict(checkpoint=dict(interval=2000, max_keep_ckpts=3, save_best='openimages/mAP', rule='greater'))
