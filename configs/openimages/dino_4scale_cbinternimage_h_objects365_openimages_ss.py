@@ -56,3 +56,14 @@ train_cfg = dict(max_iters=max_iters, val_interval=2000)
 # The published save_best='auto', with the key named: mmengine cannot infer a rule for OpenImagesMetric's
 # first figure (openimages/AP50); the best openimages/mAP (the mean over IoU thresholds; one here) is kept.
 default_hooks = dict(checkpoint=dict(interval=2000, max_keep_ckpts=3, save_best='openimages/mAP', rule='greater'))
+# tools/test.py --tta: the COCO CB-DINO-H views (scales ours), packed with what OpenImagesMetric reads.
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale=scale, keep_ratio=True) for scale in [(2000, 800), (2000, 1000), (2000, 1200)]],
+        [dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)],
+        [dict(type='LoadAnnotations', with_bbox=True)],
+        [dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                                               'flip_direction', 'instances', 'image_level_labels'))],
+    ]),
+]
