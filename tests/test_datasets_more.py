@@ -1,10 +1,11 @@
 """The configs of the other published datasets (issue 25) on generated data in each dataset's own
 on-disk layout, through tools/train.py (a few iterations, validation with the dataset's metric; the
-segmentation ones through tools/test.py too): Cityscapes, Mapillary Vistas v1.2 validated on Cityscapes, NYU Depth V2; LVIS v1 (json),
-PASCAL VOC (XML tree with ImageSets), Open Images (CSV set with image metas) and CrowdHuman (.odgt) on the
-published detectors, narrow. A missing dataset folder or file ends with a message naming where it looked;
-VOC 2012 test results are written in the evaluation server's format. The published settings and layouts
-are checked in test_published_configs.py / test_published_models.py."""
+segmentation ones through tools/test.py too): Cityscapes, Mapillary Vistas v1.2 validated on Cityscapes,
+NYU Depth V2; LVIS v1 (json), PASCAL VOC (XML tree with ImageSets), Open Images (CSV set with image
+metas) and CrowdHuman (.odgt) on the published detectors, narrow. A missing dataset folder or file ends
+with a message naming where it looked; VOC 2012 test results are written in the evaluation server's
+format. The published settings and layouts are checked in test_published_configs.py /
+test_published_models.py."""
 import os
 import subprocess
 import sys
@@ -451,7 +452,8 @@ def make_lvis(root, counts=(('train', 3), ('val', 2)), size=(48, 64), seed=3):
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(boxes_image(rng, size, boxes)).save(path)
             images.append(dict(id=image_id, height=size[0], width=size[1], neg_category_ids=[4],
-                               not_exhaustive_category_ids=[], coco_url=f'http://images.cocodataset.org/{split}2017/{path.name}'))
+                               not_exhaustive_category_ids=[],
+                               coco_url=f'http://images.cocodataset.org/{split}2017/{path.name}'))
             for category, (x1, y1, x2, y2) in zip(rng.choice([1, 2, 3], 2), boxes):
                 annotation_id += 1
                 annotations.append(dict(id=annotation_id, image_id=image_id, category_id=int(category),
@@ -476,15 +478,14 @@ def make_voc(root, size=(48, 64), seed=4):
         folder = root / year
         for sub in ('JPEGImages', 'Annotations', 'ImageSets/Main'):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        names = [f'{year[-4:]}_{split}_{index:04d}' if year[-4:].isdigit() else f'2012_{split}_{index:04d}'
-                 for index in range(count)]
+        names = [f'{year[3:7]}_{split}_{index:04d}' for index in range(count)]  # e.g. 2012_test_0000
         for name in names:
             boxes = random_boxes(rng, size, 2) if year != 'VOC2012test' else []
             Image.fromarray(boxes_image(rng, size, boxes)).save(folder / 'JPEGImages' / f'{name}.jpg')
-            objects = ''.join(VOC_OBJECT.format(name=rng.choice(['dog', 'car', 'person']), difficult=int(i == 1 and
-                                                                                                      split == 'test'),
-                                                x1=int(x1) + 1, y1=int(y1) + 1, x2=int(x2), y2=int(y2))
-                              for i, (x1, y1, x2, y2) in enumerate(boxes))
+            objects = ''.join(  # the second box of a test image is "difficult"
+                VOC_OBJECT.format(name=rng.choice(['dog', 'car', 'person']), difficult=int(i == 1 and split == 'test'),
+                                  x1=int(x1) + 1, y1=int(y1) + 1, x2=int(x2), y2=int(y2))
+                for i, (x1, y1, x2, y2) in enumerate(boxes))
             (folder / 'Annotations' / f'{name}.xml').write_text(
                 f'<annotation><filename>{name}.jpg</filename><size><width>{size[1]}</width><height>{size[0]}'
                 f'</height><depth>3</depth></size>{objects}</annotation>')
@@ -508,7 +509,8 @@ def make_openimages(root, size=(48, 64), seed=5):
     (annotations / 'bbox_labels_600_hierarchy.json').write_text(
         '{"LabelName": "/m/0bl9f", "Subcategory": [{"LabelName": "%s", "Subcategory": [{"LabelName": "%s"}, '
         '{"LabelName": "%s"}]}]}' % tuple(mids[:3]))
-    header = 'ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,IsInside\n'
+    header = ('ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,'
+              'IsDepiction,IsInside\n')
     height, width = size
     for split, count, csv_name in (('train', 3, 'oidv6-train'), ('validation', 2, 'validation')):
         (root / split).mkdir(exist_ok=True)
@@ -548,8 +550,9 @@ def make_crowdhuman(root, counts=(('train', 2), ('val', 2)), size=(64, 48), seed
             gtboxes = []
             for number, (x1, y1, x2, y2) in enumerate(boxes):
                 box = [x1, y1, x2 - x1, y2 - y1]
+                ignored = int(number == 1 and index == 1)
                 gtboxes.append(dict(tag='mask' if number == 2 else 'person', fbox=box, vbox=box,
-                                    hbox=[x1, y1, box[2], box[3] / 4], extra=dict(ignore=int(number == 1 and index == 1))))
+                                    hbox=[x1, y1, box[2], box[3] / 4], extra=dict(ignore=ignored)))
             records.append(json.dumps(dict(ID=image_id, gtboxes=gtboxes)))
         (root / 'annotations' / f'annotation_{split}.odgt').write_text('\n'.join(records) + '\n')
     return root
@@ -628,7 +631,8 @@ def with_data_root(dataset, root):
     for key in ('dataset', 'datasets'):
         if key in dataset:
             inner = dataset[key]
-            dataset[key] = [with_data_root(d, root) for d in inner] if key == 'datasets' else with_data_root(inner, root)
+            dataset[key] = ([with_data_root(d, root) for d in inner] if key == 'datasets'
+                            else with_data_root(inner, root))
     if 'data_root' in dataset:
         dataset['data_root'] = f'{root}/'
     return dataset
