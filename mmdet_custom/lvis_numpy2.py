@@ -1,6 +1,6 @@
 """LVIS evaluation under numpy 2.
 
-mmdet's ``LVISMetric`` scores with the ``lvis`` package (LVIS API). Its release on PyPI, lvis 0.5.3 (and
+mmdet's ``LVISMetric`` scores with the ``lvis`` package (LVIS API). Its latest release on PyPI, lvis 0.5.3 (and
 OpenMMLab's fork mmlvis 10.5.3), calls ``np.float`` in ``LVISEval.accumulate``: an alias of the builtin
 ``float`` that numpy 1.24 removed, so every LVIS evaluation would end in an AttributeError. This gives the
 lvis evaluation module, and nothing else, a numpy whose ``float`` is the builtin again; every other name is
