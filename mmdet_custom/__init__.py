@@ -1,7 +1,9 @@
 """Registers InternImage, FlashInternImage, the composite CB-InternImage, the published DINO variants
 (CB-InternImage-H DINO, InternImage-G DINO's chunked FFN) and FlashInternImage's neck and box head
 (FPN_vitdet, DCNv4FCBBoxHead) into mmdet's registries, with the published detection rules of
-layer-wise lr decay (plus ``ClassAPCocoMetric``, mmdet's COCO metric returning each class's AP). Configs reach them with
+layer-wise lr decay (plus ``ClassAPCocoMetric``, mmdet's COCO metric returning each class's AP;
+``VOCResultWriter``, the VOC 2012 test server's result files; and the numpy 2 fix of lvis 0.5.3's
+evaluation, lvis_numpy2.py). Configs reach them with
 ``custom_imports = dict(imports=['mmdet_custom'], allow_failed_imports=False)``."""
 from mmdet.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -9,7 +11,9 @@ from internimage.composite import CBInternImage
 from internimage.layer_decay import DetectionLayerDecayOptimizerConstructor
 from internimage.registration import register_into
 
+from . import lvis_numpy2  # noqa: F401  (LVISMetric under numpy 2)
 from . import metrics  # noqa: F401  (registers ClassAPCocoMetric)
+from . import voc_results  # noqa: F401  (registers VOCResultWriter)
 from .bbox_heads import DCNv4FCBBoxHead
 from .cb_dino import CBDINO, CBDINOHead
 from .dino import PublishedDINO, PublishedDINOHead

@@ -32,25 +32,53 @@ The mapping of names, all of it here:
 | CB ``neck=[CBChannelMapper(...)]``               | ``neck=ChannelMapper(...)`` (CBDINO maps the lead's        |
 |                                                  |   features at test, both backbones' in training)           |
 | DINO-G ``ffn_cfgs=EfficientFFN(use_checkpoint)`` | ``EfficientFFNDINO(ffn_split, ffn_with_cp)``               |
-| DINO ``train_cfg.snip_cfg``                      | dropped: no published code reads it                        |
+| DINO ``train_cfg.snip_cfg``, ``fed_loss_cfg``    | dropped: no published code reads them                      |
 | ``MapillaryHack``                                | ``MapillaryToCityscapesLabels``                            |
 | ``data.train.img_dir`` (a list: several folders) | ``ConcatDataset`` of one dataset per folder (same pipeline)|
 |                                                  |   (image folders compared; label folders follow mmseg 1's  |
 |                                                  |   layouts, e.g. Mapillary's ``v1.2/labels``)               |
+| ``data.{train,val,test}`` of LVIS / VOC /        | ``{train,val,test}_dataloader.dataset``: wrapper (``Class- |
+|   OpenImages / CrowdHuman: ``type``, wrappers,   |   BalancedDataset``, ``RepeatDataset``), type, annotation  |
+|   ``ann_file`` / ``img_prefix`` (lists: several  |   files and image folders (``data_root`` joined; a list:   |
+|   datasets)                                      |   ``ConcatDataset``), ``filter_cfg.filter_empty_gt`` where |
+|                                                  |   mmdet 3's class filters (COCO, LVIS, VOC)                |
+| ``RepeatDataset(pipeline=...)`` (VOC)            | the wrapped dataset's pipeline: mmdet 2 ignores a pipeline |
+|                                                  |   on the wrapper, training ran the inner one               |
+| ``data.train_dataloader.class_aware_sampler``    | dropped: mmdet 2 ignores it under ``IterBasedRunner``      |
+| CrowdHuman ``annotation_*.json`` (the published  | mmdet 3's ``CrowdHumanDataset`` on the release's           |
+|   converter's COCO-style copy of the ``.odgt``)  |   ``annotation_*.odgt``                                    |
+| ``LoadAnnotations(denorm_bbox=True)``            | ``LoadAnnotations``: mmdet 3's ``OpenImagesDataset``       |
+|   (OpenImages)                                   |   denormalises boxes with the image metas as it loads      |
+| ``evaluation.metric`` of LVIS / VOC / OpenImages | ``val_evaluator``: ``LVISMetric`` (metric), ``VOCMetric``  |
+|   / CrowdHuman                                   |   (metric; 11-point AP on VOC 2007, area otherwise, as     |
+|                                                  |   mmdet 2), ``OpenImagesMetric``, ``CrowdHumanMetric``     |
+|                                                  |   (AP, MR, JI: the published evaluate() returned nothing)  |
+| OpenImages ``evaluation.save_best='auto'``       | ``save_best='openimages/mAP'`` (``rule='greater'``):       |
+|                                                  |   mmengine infers no rule for the first figure, ``AP50``   |
+| ``github.com/OpenGVLab/InternImage/releases/     | ``huggingface.co/OpenGVLab/InternImage/resolve/main/``:    |
+|   download/cls_model/`` (a weight's address)     |   the same file where the published repository keeps it now|
 
 Ours may add settings the published configs do not have (mmdet 3 / mmseg 1 defaults, our label
 checks); a published setting missing from ours is accepted only where it equals the default of the
 argument in the class that our config builds (read from its signature).
 """
 import inspect
+import os
 
 # Our configs of published detectors and segmentors, by folder of configs/: COCO / ADE20K (issues 16, 17, 23)
 # and the other datasets (issue 25).
 CONFIG_FOLDERS = ('coco', 'ade20k', 'cityscapes', 'mapillary', 'coco_stuff164k', 'coco_stuff10k', 'pascal_context',
-                  'nyu_depth_v2')
-OTHER_DATASET_CONFIGS = 10 + 5 + 1 + 1 + 1 + 1  # Cityscapes, Mapillary, COCO-Stuff 164k / 10k, Pascal Context, NYU
+                  'nyu_depth_v2', 'lvis', 'voc', 'openimages', 'crowd_human')
+# Cityscapes, Mapillary, COCO-Stuff 164k / 10k, Pascal Context, NYU; LVIS, VOC, OpenImages, CrowdHuman
+OTHER_DATASET_CONFIGS = 10 + 5 + 1 + 1 + 1 + 1 + 2 + 2 + 1 + 1
 ORIGINAL_TYPES = {'DINO': 'PublishedDINO', 'DINOHead': 'PublishedDINOHead',
                   'Mask2FormerHead': 'PublishedMask2FormerHead', 'EncoderDecoderMask2Former': 'EncoderDecoder'}
+# The detection datasets of issue 25, and those whose mmdet 3 class filters images by filter_cfg.
+OTHER_DETECTION_DATASETS = ('LVISV1Dataset', 'VOCDataset', 'OpenImagesDataset', 'CrowdHumanDataset')
+FILTERING_DATASETS = ('CocoDataset', 'LVISV1Dataset', 'VOCDataset')
+OLD_WEIGHTS, WEIGHTS = ('https://github.com/OpenGVLab/InternImage/releases/download/cls_model/',
+                        'https://huggingface.co/OpenGVLab/InternImage/resolve/main/')
+WRAPPERS = {'ClassBalancedDataset': 'oversample_thr', 'RepeatDataset': 'times'}  # and the setting each adds
 DROPPED_TRANSFORMS = {'Normalize', 'Pad', 'DefaultFormatBundle', 'Collect', 'ImageToTensor', 'ToMask'}
 OUR_ONLY_TRANSFORMS = {'PackDetInputs', 'PackSegInputs', 'CheckSegLabels'}
 
@@ -184,6 +212,8 @@ def published_transform(t):
             elif step['type'] not in DROPPED_TRANSFORMS | {'RandomFlip'}:  # flip=False: no flip
                 inner += published_transform(step)
         return inner
+    if kind == 'LoadAnnotations' and t.get('denorm_bbox'):
+        return [without(t, 'denorm_bbox')]
     if kind == 'MapillaryHack':
         return [dict(type='MapillaryToCityscapesLabels')]
     if kind in DROPPED_TRANSFORMS:
@@ -268,14 +298,69 @@ def our_schedule(cfg):
 
 
 # ------------------------------------------------------------------------------------ everything
+def unwrapped(dataset):
+    """The dataset inside the wrappers (mmdet 2 ignores a wrapper's own pipeline)."""
+    while dataset['type'] in WRAPPERS:
+        dataset = dataset['dataset']
+    return dataset
+
+
+def published_data(dataset, train):
+    """Wrapper, type and (annotation file, image folder) pairs of an mmdet 2 dataset of LVIS / VOC /
+    OpenImages / CrowdHuman."""
+    wrapper = [(dataset['type'], dataset[WRAPPERS[dataset['type']]])] if dataset['type'] in WRAPPERS else []
+    inner = unwrapped(dataset)
+    ann_files, prefixes = inner['ann_file'], inner['img_prefix']
+    ann_files, prefixes = (ann_files, prefixes) if isinstance(ann_files, list) else ([ann_files], [prefixes])
+    if inner['type'] == 'CrowdHumanDataset':  # the published converter's json of the release's .odgt
+        ann_files = [f.replace('.json', '.odgt') for f in ann_files]
+    data = dict(wrapper=wrapper, type=inner['type'],
+                files=[(os.path.normpath(a), os.path.normpath(p)) for a, p in zip(ann_files, prefixes)])
+    if inner['type'] in FILTERING_DATASETS and train:
+        data['filter_empty_gt'] = inner.get('filter_empty_gt', True)  # mmdet 2's default: True
+    return data
+
+
+def our_data(dataset, train):
+    wrapper = []
+    while dataset['type'] in WRAPPERS:
+        wrapper.append((dataset['type'], dataset[WRAPPERS[dataset['type']]]))
+        dataset = dataset['dataset']
+    datasets = dataset['datasets'] if dataset['type'] == 'ConcatDataset' else [dataset]
+    files = []
+    for d in datasets:
+        prefix = d.get('data_prefix', {})
+        folder = prefix.get('img', prefix.get('sub_data_root', ''))
+        files.append((os.path.normpath(os.path.join(d['data_root'], d['ann_file'])),
+                      os.path.normpath(os.path.join(d['data_root'], folder))))
+    data = dict(wrapper=wrapper, type=datasets[0]['type'], files=files)
+    if datasets[0]['type'] in FILTERING_DATASETS and train:
+        filters = {d['filter_cfg']['filter_empty_gt'] for d in datasets}
+        data['filter_empty_gt'] = filters.pop() if len(filters) == 1 else filters
+    return data
+
+
+def published_evaluator(dataset, evaluation):
+    """The mmdet 3 metric that scores the published evaluation of these datasets, with its settings."""
+    kind = unwrapped(dataset)['type']
+    if kind == 'LVISV1Dataset':
+        return dict(type='LVISMetric', metric=evaluation['metric'])
+    if kind == 'VOCDataset':  # mmdet 2 scores VOC 2007 with 11-point AP, other years by area
+        year_2007 = 'VOC2007' in unwrapped(dataset)['img_prefix']
+        return dict(type='VOCMetric', metric=evaluation['metric'], eval_mode='11points' if year_2007 else 'area')
+    if kind == 'OpenImagesDataset':  # mmdet 2's defaults (IoU / IoA 0.5, group-of, super-categories)
+        return dict(type='OpenImagesMetric', iou_thrs=0.5, ioa_thrs=0.5, use_group_of=True, get_supercategory=True)
+    return dict(type='CrowdHumanMetric', metric=['AP', 'MR', 'JI'])
+
+
 def published_settings(cfg):
     data, optimizer = cfg['data'], dict(cfg['optimizer'])
     evaluation, checkpoint = cfg.get('evaluation', {}), cfg.get('checkpoint_config', {})
     ema = [h for h in cfg.get('custom_hooks', []) if h['type'] == 'ExpMomentumEMAHook']
     settings = dict(
         model=published_model(cfg['model']),
-        data_preprocessor=published_preprocessing(data['train']['pipeline']),
-        train_pipeline=published_pipeline(data['train']['pipeline']),
+        data_preprocessor=published_preprocessing(unwrapped(data['train'])['pipeline']),
+        train_pipeline=published_pipeline(unwrapped(data['train'])['pipeline']),
         test_pipeline=published_pipeline(data['test']['pipeline']),
         batch_size=data['samples_per_gpu'],
         optimizer=typed('AdamW', without(optimizer, 'constructor', 'paramwise_cfg')),
@@ -296,6 +381,12 @@ def published_settings(cfg):
         settings['filter_empty_gt'] = data['train'].get('filter_empty_gt', True)  # mmdet 2's default: True
     if 'classwise' in evaluation:
         settings['classwise'] = evaluation['classwise']
+    if unwrapped(data['train'])['type'] in OTHER_DETECTION_DATASETS:
+        settings.update({f'{split}_data': published_data(data[split], split == 'train')
+                         for split in ('train', 'val', 'test')})
+        settings['metric'] = published_evaluator(data['val'], evaluation)
+        if settings['save_best'] == 'auto' and unwrapped(data['train'])['type'] == 'OpenImagesDataset':
+            settings['save_best'] = 'openimages/mAP'  # mmengine infers no rule for the first figure, AP50
     return settings
 
 
@@ -304,7 +395,8 @@ def our_settings(cfg, published):
     optional settings to read)."""
     wrapper, train, test = cfg['optim_wrapper'], cfg['train_dataloader'], cfg['test_dataloader']
     evaluator, checkpoint = cfg['val_evaluator'], cfg['default_hooks']['checkpoint']
-    train_datasets = train['dataset']['datasets'] if train['dataset']['type'] == 'ConcatDataset' else [train['dataset']]
+    train_dataset = unwrapped(train['dataset'])
+    train_datasets = train_dataset['datasets'] if train_dataset['type'] == 'ConcatDataset' else [train_dataset]
     pipelines = [our_pipeline(d['pipeline']) for d in train_datasets]
     assert all(p == pipelines[0] for p in pipelines), 'the concatenated training datasets differ in pipeline'
     settings = dict(
@@ -335,6 +427,10 @@ def our_settings(cfg, published):
         settings['classwise'] = evaluator.get('classwise', False)
     if isinstance(evaluator.get('iou_metrics'), list):
         settings['metric'] = evaluator['iou_metrics'][0]
+    if 'train_data' in published:
+        settings.update({f'{split}_data': our_data(cfg[f'{split}_dataloader']['dataset'], split == 'train')
+                         for split in ('train', 'val', 'test')})
+        settings['metric'] = evaluator
     return settings
 
 
@@ -357,6 +453,8 @@ def canonical(value):
         return [canonical(v) for v in value]
     if isinstance(value, str) and value.startswith('mmdet.'):
         return value[len('mmdet.'):]
+    if isinstance(value, str) and value.startswith(OLD_WEIGHTS):
+        return WEIGHTS + value[len(OLD_WEIGHTS):]
     return value
 
 

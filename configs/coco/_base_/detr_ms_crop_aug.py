@@ -25,5 +25,7 @@ def _detr_ms_crop(with_mask, crop_long_side, allow_negative_crop):
 
 # Mask R-CNN / Cascade 3x: masks, 1333 before the crop, crops without a box allowed.
 detr_ms_crop_train_pipeline = _detr_ms_crop(with_mask=True, crop_long_side=1333, allow_negative_crop=True)
+# Box-only Cascade (CrowdHuman): no masks, 1333 before the crop, crops without a box allowed.
+detr_ms_crop_box_train_pipeline = _detr_ms_crop(with_mask=False, crop_long_side=1333, allow_negative_crop=True)
 # DINO: boxes only, 4200 before the crop (no long-side limit), crops keep at least one box.
 dino_ms_crop_train_pipeline = _detr_ms_crop(with_mask=False, crop_long_side=4200, allow_negative_crop=False)
