@@ -110,6 +110,9 @@ def bundle_model(bundle, tmp_path):
     """(config, checkpoint path, model loaded by init_detector / init_model) for a bundle."""
     cfg = config_of(bundle['config_stem'])
     cfg.model.backbone.update(init_cfg=None, with_cp=False)
+    if bundle['preset'] == 'segformer_l_reduced':  # published_outputs/more/README.md: L flags, narrower
+        cfg.model.backbone.update(channels=64, depths=[2, 2, 6, 2], groups=[4, 8, 16, 32])
+        cfg.model.decode_head.in_channels = [64, 128, 256, 512]
     if bundle['preset'] == 'mask2former_reduced':
         reduced_mask2former(cfg)
     checkpoint = tmp_path / f'{bundle["model"]}.pth'
@@ -180,7 +183,7 @@ def compare(ours, reference, tolerance):
     print(f'worst error (tolerance {tolerance}): {max(errors, key=errors.get)} {max(errors.values()):.2e}')
 
 
-@pytest.mark.parametrize('name', ['dino_t', 'mask2former_h_reduced', 'upernet_t'])
+@pytest.mark.parametrize('name', ['dino_t', 'mask2former_h_reduced', 'upernet_t', 'more/cityscapes_segformer_l_reduced'])
 def test_published_outputs(name, tmp_path, load_log):
     bundle = load_bundle(name)
     cfg, model, stride, metas, is_detector = loaded_bundle_model(bundle, tmp_path, load_log)
