@@ -183,7 +183,8 @@ def compare(ours, reference, tolerance):
     print(f'worst error (tolerance {tolerance}): {max(errors, key=errors.get)} {max(errors.values()):.2e}')
 
 
-@pytest.mark.parametrize('name', ['dino_t', 'mask2former_h_reduced', 'upernet_t', 'more/cityscapes_segformer_l_reduced'])
+@pytest.mark.parametrize('name', ['dino_t', 'mask2former_h_reduced', 'upernet_t',
+                                  'more/cityscapes_segformer_l_reduced'])
 def test_published_outputs(name, tmp_path, load_log):
     bundle = load_bundle(name)
     cfg, model, stride, metas, is_detector = loaded_bundle_model(bundle, tmp_path, load_log)
