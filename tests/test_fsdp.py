@@ -74,13 +74,43 @@ class KillAfterIterHook(Hook):
 """
 
 
-def plain_model(config):
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
+# A reduced DINO-G: the G config's backbone flags (post-norm, level-2 post-norms), the transformer's
+# EfficientFFN (checkpointed chunks), denoising queries; FSDP units are its backbone blocks and the
+# encoder / decoder layers of the head. 100 queries among the 340 tokens of a 128x128 image.
+DINO_CONFIG = """
+_base_ = ['{g_config}']
+custom_imports = dict(imports=['mmdet_custom'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(channels=16, depths=[1, 1, 3, 1], groups=[1, 2, 4, 8], drop_path_rate=0.0,
+                  level2_post_norm_block_ids=[1], init_cfg=None),
+    neck=dict(in_channels=[32, 64, 128]), num_queries=100, dn_cfg=dict(group_cfg=dict(num_dn_queries=20)),
+    bbox_head=dict(num_classes=3))
+optim_wrapper = dict(optimizer=dict(lr=1e-3), paramwise_cfg=dict(num_layers=6, depths=[1, 1, 3, 1]))
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=2)]
+train_dataloader = dict(
+    _delete_=True, batch_size=2, num_workers=0, persistent_workers=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True), batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(type='CocoDataset', data_root='{data}/coco/', ann_file='annotations/instances_train.json',
+                 data_prefix=dict(img='train/'), metainfo=dict(classes=('circle', 'square', 'triangle')),
+                 filter_cfg=dict(filter_empty_gt=True),
+                 pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+                           dict(type='PackDetInputs')]))
+val_dataloader = val_evaluator = val_cfg = test_dataloader = test_evaluator = test_cfg = None
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=100)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+randomness = dict(seed=0)
+log_processor = dict(window_size=1)
+load_from = '{init}'
+"""
 
+
+def plain_model(config, scope='mmseg'):
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+
+    import mmdet_custom  # noqa: F401
     import mmseg_custom  # noqa: F401
-    init_default_scope('mmseg')
+    init_default_scope(scope)
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(config, import_custom_modules=False).model)
     model.init_weights()
@@ -121,6 +151,41 @@ def runs(tmp_path_factory):
     code, resumed_log = train(config, tmp / 'fsdp', '--fsdp', '--resume')
     assert code == 0, resumed_log[-4000:]
     return dict(config=config, ddp=tmp / 'ddp', fsdp=tmp / 'fsdp', first_log=log, resumed_log=resumed_log)
+
+
+@pytest.fixture(scope='module')
+def dino_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('fsdp_dino')
+    data = make_dataset(tmp / 'shapes', train=8, val=1, size=128, seed=5)
+    config = tmp / 'dino_g_small.py'
+    config.write_text(DINO_CONFIG.format(g_config=ROOT / 'configs/coco/dino_4scale_internimage_g_objects365_coco_ss.py',
+                                         data=data, init=tmp / 'init.pth'))
+    torch.save(dict(state_dict=plain_model(config, 'mmdet').state_dict()), tmp / 'init.pth')
+    logs = {}
+    for name, args in (('ddp', ()), ('fsdp', ('--fsdp', ))):
+        code, logs[name] = train(config, tmp / name, *args)
+        assert code == 0, logs[name][-4000:]
+    return dict(config=config, ddp=tmp / 'ddp', fsdp=tmp / 'fsdp', log=logs['fsdp'])
+
+
+def test_sharded_dino_losses_and_checkpoint_equal_the_unsharded_run(dino_runs):
+    """DINO's head has units of its own (its transformer layers) and calls its branches from outside
+    their forward: sharded, it trains as unsharded, and its checkpoint is the plain model's."""
+    assert 'InternImageFSDP' in dino_runs['log']
+    ddp, fsdp = logged(dino_runs['ddp']), logged(dino_runs['fsdp'])
+    assert sorted(ddp) == sorted(fsdp) == [1, 2]
+    losses = [key for key in ddp[1] if 'loss' in key]
+    assert 'dn_loss_cls' in losses and 'd4.loss_bbox' in losses
+    for step in (1, 2):
+        for key in losses:
+            assert fsdp[step][key] == pytest.approx(ddp[step][key], rel=1e-5, abs=1e-6), (step, key)
+    model = plain_model(dino_runs['config'], 'mmdet')
+    sharded = torch.load(dino_runs['fsdp'] / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    unsharded = torch.load(dino_runs['ddp'] / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    model.load_state_dict(sharded, strict=True)
+    assert sharded.keys() == unsharded.keys()
+    for key, value in unsharded.items():
+        assert torch.allclose(sharded[key].float(), value.float(), rtol=1e-5, atol=1e-4), key
 
 
 def compare_losses(runs, steps):
