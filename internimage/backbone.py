@@ -227,14 +227,15 @@ def check_arguments(name, core_op, channels, depths, groups, mlp_ratio, drop_pat
 class InternImage(BaseModule):
     """InternImage backbone; constructor arguments carry the published names.
 
-    Returns a tuple of NCHW feature maps, one per entry of ``out_indices``.
+    Returns a tuple of NCHW feature maps, one per entry of ``out_indices``. The defaults are InternImage-T
+    (the published code's defaults, groups of 3 on 64 channels, could not run).
     ``init_cfg=dict(type='Pretrained', checkpoint=...)`` accepts the published
     classification checkpoints (weights under ``model``), detection or
     segmentation checkpoints (``state_dict`` with keys under ``backbone.``) and
     plain state dicts.
     """
 
-    def __init__(self, core_op='DCNv3', channels=64, depths=(3, 4, 18, 5), groups=(3, 6, 12, 24),
+    def __init__(self, core_op='DCNv3', channels=64, depths=(4, 4, 18, 4), groups=(4, 8, 16, 32),
                  mlp_ratio=4.0, drop_rate=0.0, drop_path_rate=0.2, drop_path_type='linear', act_layer='GELU',
                  norm_layer='LN', layer_scale=None, offset_scale=1.0, post_norm=False, with_cp=False,
                  dw_kernel_size=None, level2_post_norm=False, level2_post_norm_block_ids=None,

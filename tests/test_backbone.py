@@ -48,6 +48,11 @@ def test_published_sizes_and_keys(name):
     assert ours == published_keys(name)
 
 
+def test_defaults_are_internimage_t():
+    default, t = InternImage(), InternImage(**ARCH_SETTINGS['t'])
+    assert {k: v.shape for k, v in default.state_dict().items()} == {k: v.shape for k, v in t.state_dict().items()}
+
+
 def test_forward_shapes_and_out_indices():
     model = InternImage(**TINY, out_indices=(0, 1, 2, 3)).eval()
     feats = model(torch.randn(2, 3, 64, 96))
