@@ -21,7 +21,8 @@ from torch.distributed._tools.mem_tracker import _TOTAL_KEY, MemTracker
 
 from .backbone import InternImageLayer
 
-ADAMW_STATE_BYTES = 8  # exp_avg and exp_avg_sq in float32, per parameter
+GRADIENT_BYTES = 4  # float32, per trained parameter
+ADAMW_STATE_BYTES = 8  # exp_avg and exp_avg_sq in float32, per trained parameter
 
 
 class _PeakTracker(MemTracker):
@@ -74,21 +75,31 @@ class StepMemory:
     largest_unit: int  # parameters of the largest InternImage block or transformer layer (an FSDP unit)
 
     @property
+    def gradients(self):
+        """All gradients (after backward)."""
+        return GRADIENT_BYTES * self.trainable
+
+    @property
+    def optimizer(self):
+        """AdamW's state."""
+        return ADAMW_STATE_BYTES * self.trainable
+
+    @property
     def states(self):
         """Weights, all gradients, AdamW state."""
-        return self.weights + (4 + ADAMW_STATE_BYTES) * self.trainable
+        return self.weights + self.gradients + self.optimizer
 
     def data_parallel(self):
         """Bytes per GPU under DDP: the optimizer state, DDP's gradient buckets (a second copy of the
         gradients, without ``gradient_as_bucket_view``), and the larger of the forward/backward peak and
         the weights with every gradient computed."""
-        return (ADAMW_STATE_BYTES + 4) * self.trainable + max(self.peak, self.weights + 4 * self.trainable)
+        return self.optimizer + self.gradients + max(self.peak, self.weights + self.gradients)
 
     def sharded(self, gpus):
         """Bytes per GPU under FSDP over ``gpus`` GPUs (full sharding): weights, gradients and optimizer
         state divided, the working memory whole, plus two gathered units (the running one and the
-        prefetched one) with their unsharded gradients."""
-        return self.states / gpus + self.working_peak + 2 * (4 + 4) * self.largest_unit
+        prefetched one: float32 weights and gradients, unsharded)."""
+        return self.states / gpus + self.working_peak + 2 * (4 + GRADIENT_BYTES) * self.largest_unit
 
 
 def training_input_size(cfg):
@@ -192,6 +203,18 @@ class _TrainingLoss(torch.nn.Module):
         return _backward_from([outputs, head_inputs.get('enc_outputs_class'), head_inputs.get('enc_outputs_coord')])
 
 
+def build_training_step(cfg, checkpointing):
+    """``cfg``'s model in training mode, every InternImage block checkpointed or none, wrapped in the
+    module that runs one step's forward and loss (:class:`_TrainingLoss`; the model is its ``model``)."""
+    from mmengine.registry import MODELS
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    for module in model.modules():
+        if isinstance(module, InternImageLayer):
+            module.with_cp = checkpointing
+    # A Hungarian matcher (DINO, Mask2Former) computes on real values with scipy.
+    return _TrainingLoss(model.train(), matched='HungarianAssigner' in str(cfg.model))
+
+
 def _largest_unit(model):
     from .fsdp import is_sharded_unit
     sizes = [sum(p.numel() for p in m.parameters()) for m in model.modules() if is_sharded_unit(m)]
@@ -206,27 +229,21 @@ def measure_training_step(cfg, size=None, batch=None, checkpointing=False, boxes
     One image is measured as half of two: the giants train one image per GPU, with SyncBN normalising over
     all GPUs, but alone BatchNorm cannot train on one value per channel (UPerNet's pooled 1x1 features).
     Activations and temporaries are per image."""
-    from mmengine.registry import MODELS, DefaultScope
+    from mmengine.registry import DefaultScope
     height, width = size or training_input_size(cfg)
     batch = batch or cfg.train_dataloader.batch_size
     measured_batch = max(batch, 2)
     scope = cfg.get('default_scope', 'mmengine')
     head = cfg.model.get('decode_head') or cfg.model.get('bbox_head') or {}
     num_classes = head.get('num_classes', 2)
-    # A Hungarian matcher (DINO, Mask2Former) computes on real values with scipy.
-    matched = 'HungarianAssigner' in str(cfg.model)
     with _FakeWithRealConstants(), DefaultScope.overwrite_default_scope(scope), _measurable():
-        model = MODELS.build(copy.deepcopy(cfg.model))
-        for module in model.modules():
-            if isinstance(module, InternImageLayer):
-                module.with_cp = checkpointing
-        model.train()
+        step = build_training_step(cfg, checkpointing)  # kept alive: the tracker follows it into backward
+        model = step.model
         tracker = _PeakTracker()
         tracker.track_external(model)
         with tracker:
             inputs = torch.randn(measured_batch, 3, height, width)
             samples = _real(lambda: _data_samples(scope, measured_batch, height, width, num_classes, boxes_per_image))
-            step = _TrainingLoss(model, matched)  # kept alive: the tracker follows it into backward
             loss = step(inputs, samples)
             saved = next(iter(tracker.get_tracker_snapshot().values()))['Activation']
             loss.backward()

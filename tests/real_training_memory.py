@@ -8,18 +8,15 @@ at a small size, with and without activation checkpointing, prints as JSON
 
     python tests/real_training_memory.py CONFIG HEIGHT WIDTH
 """
-import copy
 import dataclasses
 import json
 import sys
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import MODELS, DefaultScope
-from mmengine.utils import import_modules_from_strings
+from mmengine.registry import DefaultScope
 
 from internimage import training_memory as tm
-from internimage.backbone import InternImageLayer
 
 BATCH = 2
 
@@ -34,18 +31,14 @@ def resident(key):
 def real_step_bytes(cfg, size, checkpointing):
     scope = cfg.default_scope
     with DefaultScope.overwrite_default_scope(scope), tm._measurable():
-        model = MODELS.build(copy.deepcopy(cfg.model)).train()
-        for module in model.modules():
-            if isinstance(module, InternImageLayer):
-                module.with_cp = checkpointing
-        step = tm._TrainingLoss(model, 'HungarianAssigner' in str(cfg.model))
+        step = tm.build_training_step(cfg, checkpointing)
 
         def one_step():  # the input batch counts: it is the step's (on the GPU)
             inputs = torch.randn(BATCH, 3, *size)
             samples = tm._data_samples(scope, BATCH, *size, num_classes=4, boxes_per_image=20)
             step(inputs, samples).backward()
         one_step()  # first step: one-time allocations (thread pools, kernels' caches)
-        model.zero_grad(set_to_none=True)
+        step.zero_grad(set_to_none=True)
         before = resident('VmRSS')
         with open('/proc/self/clear_refs', 'w') as clear_refs:
             clear_refs.write('5')  # VmHWM := VmRSS
@@ -56,8 +49,7 @@ def real_step_bytes(cfg, size, checkpointing):
 def main():
     config, height, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(2)
-    cfg = Config.fromfile(config)
-    import_modules_from_strings(**cfg.custom_imports)
+    cfg = Config.fromfile(config)  # imports its custom_imports
     results = {}
     for checkpointing in (False, True):
         fake = tm.measure_training_step(cfg, (height, width), BATCH, checkpointing)

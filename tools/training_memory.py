@@ -21,9 +21,14 @@ CARDS_GB = (24, 40, 80)
 USABLE_SHARE = 0.85
 
 
+def holds(card, nbytes):
+    """Whether a card of ``card`` GB holds ``nbytes``."""
+    return nbytes <= USABLE_SHARE * card * 1e9
+
+
 def fits(nbytes):
     """The smallest card (GB) that holds ``nbytes``, or None."""
-    return next((card for card in CARDS_GB if nbytes <= USABLE_SHARE * card * 1e9), None)
+    return next((card for card in CARDS_GB if holds(card, nbytes)), None)
 
 
 def measure(config_path, size=None, batch=None, cfg_options=None):
@@ -47,7 +52,7 @@ def best_fit(plain, checkpointed, gpus):
     options += [(f'FSDP/{n} + ckpt', checkpointed.sharded(n)) for n in gpus]
     result = []
     for card in CARDS_GB:
-        way = next((name for name, nbytes in options if fits(nbytes) and fits(nbytes) <= card), None)
+        way = next((name for name, nbytes in options if holds(card, nbytes)), None)
         result.append(f'{card} GB: {way or "no"}')
     return '; '.join(result)
 
@@ -78,8 +83,8 @@ def main():
                   f'| {cells} | {best_fit(plain, ckpt, args.gpus)} |')
             continue
         print(f'{name}: {batch} image(s) of {size[0]}x{size[1]} per GPU, {plain.parameters / 1e6:.2f}M parameters')
-        print(f'  weights {plain.weights / GIB:.2f} GiB, gradients {4 * plain.trainable / GIB:.2f} GiB, '
-              f'AdamW {8 * plain.trainable / GIB:.2f} GiB; '
+        print(f'  weights {plain.weights / GIB:.2f} GiB, gradients {plain.gradients / GIB:.2f} GiB, '
+              f'AdamW {plain.optimizer / GIB:.2f} GiB; '
               f'largest FSDP unit {plain.largest_unit / 1e6:.1f}M parameters')
         for label, step in (('without activation checkpointing', plain), ('every block checkpointed', ckpt)):
             print(f'  {label}: activations after forward {step.saved / GIB:.2f} GiB, peak of activations + '
@@ -87,7 +92,7 @@ def main():
         labels = ['DDP', 'DDP + ckpt'] + [f'FSDP over {n} GPUs + ckpt' for n in args.gpus]
         for label, nbytes in zip(labels, figures):
             card = fits(nbytes)
-            print(f'  {label:>26}: {nbytes / GIB:6.2f} GiB per GPU  ({f"fits {card} GB" if card else "over 80 GB"})')
+            print(f'  {label:>26}: {nbytes / GIB:6.2f} GiB per GPU  ({f"fits {card} GB" if card else "too much for an 80 GB card"})')
 
 
 if __name__ == '__main__':
