@@ -92,7 +92,8 @@ def main():
         labels = ['DDP', 'DDP + ckpt'] + [f'FSDP over {n} GPUs + ckpt' for n in args.gpus]
         for label, nbytes in zip(labels, figures):
             card = fits(nbytes)
-            print(f'  {label:>26}: {nbytes / GIB:6.2f} GiB per GPU  ({f"fits {card} GB" if card else "too much for an 80 GB card"})')
+            verdict = f'fits {card} GB' if card else 'too much for an 80 GB card'
+            print(f'  {label:>26}: {nbytes / GIB:6.2f} GiB per GPU  ({verdict})')
 
 
 if __name__ == '__main__':
