@@ -2,7 +2,7 @@
 FlashInternImage (T..L: the same network on the DCNv4 core op, see ``FlashInternImage``).
 
 Module and parameter names follow the published checkpoints (see
-shared/reference/checkpoint_keys): ``patch_embed``, ``levels.<i>.blocks.<j>``,
+tests/data/published/checkpoint_keys): ``patch_embed``, ``levels.<i>.blocks.<j>``,
 ``levels.<i>.norm``, ``levels.<i>.post_norms``, ``levels.<i>.downsample``.
 Features are channels-last inside; ``forward`` returns NCHW maps.
 """

@@ -10,7 +10,7 @@ starts as a plain InternImage.
 Names follow the published checkpoints: ``cb_modules.0`` (assistant), ``cb_modules.1`` (lead, with
 ``gamma0..3``), ``cb_linears.<i>.<k>``. As published, the lead multiplies by ``gamma.half()``: the
 gammas are rounded to float16 even in float32 or float64, which matters for parity with the
-published outputs (shared/reference/checkpoint_keys/det_seg/README.md).
+published outputs (tests/data/published/checkpoint_keys/det_seg/README.md).
 """
 import torch
 import torch.nn.functional as F

@@ -3,7 +3,7 @@
 The published detectors and segmentors were written for mmdet 2 / mmseg 0.x, which had no DINO and
 no Mask2Former with these modules: the published code brought its own. Their tensors are exactly
 those of mmdet 3's ``DINO`` and mmseg 1's ``Mask2FormerHead`` (same shapes, same order of operations),
-under other names (shared/reference/checkpoint_keys/det_seg/README.md). A layout here is a marker (a
+under other names (tests/data/published/checkpoint_keys/det_seg/README.md). A layout here is a marker (a
 key pattern only the published layout has) and rename rules, written against keys relative to the
 module that owns them, so one layout serves every published model with that head: DINO-T/L, the
 Objects365 DINO-H/G and CB-InternImage-H (their neck is a one-element list), Mask2Former-H ss/ms.

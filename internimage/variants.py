@@ -1,4 +1,4 @@
-"""Hyper-parameters of the published InternImage variants (shared/reference/MODELS.md).
+"""Hyper-parameters of the published InternImage variants (tests/data/published/MODELS.md).
 
 ``ARCH_SETTINGS[name]`` holds the backbone arguments that define a variant; task
 configs add their own (drop_path_rate, out_indices, with_cp, init_cfg, ...).
@@ -46,7 +46,7 @@ MASK2FORMER_STOCK_WIDTHS = {
     'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.embed_dims': 256,
     'model.decode_head.transformer_decoder.layer_cfg.ffn_cfg.feedforward_channels': 1024}
 
-# FlashInternImage (DCNv4; shared/reference/published_configs/flash): the ``FlashInternImage`` arguments of
+# FlashInternImage (DCNv4; tests/data/published/published_configs/flash): the ``FlashInternImage`` arguments of
 # each size. Classification uses these layer_scale values; every detection / segmentation config sets
 # layer_scale=1.0 (T included).
 FLASH_ARCH_SETTINGS = {

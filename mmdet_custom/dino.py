@@ -2,7 +2,7 @@
 
 Its deformable attention layers sample with the op package's multi-scale deformable attention
 where that is built (internimage/ms_deform_attn.py: the same modules and results, a faster kernel).
-Two differences from mmdet 3, both kept small (shared/reference/published_outputs/README.md):
+Two differences from mmdet 3, both kept small (tests/data/published/published_outputs/README.md):
 - ``PublishedDINO`` also takes the published checkpoints' key layout (241 keys named differently,
   renamed by a load_state_dict pre-hook; our own checkpoints load unchanged);
 - ``PublishedDINOHead`` adds the regression branches' output to ``inverse_sigmoid(reference, eps=1e-3)``

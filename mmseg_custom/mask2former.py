@@ -2,7 +2,7 @@
 
 Its pixel decoder's deformable attention samples with the op package's multi-scale deformable
 attention where that is built (internimage/ms_deform_attn.py: the same modules and results).
-Two differences from mmseg 1, both kept small (shared/reference/published_outputs/README.md):
+Two differences from mmseg 1, both kept small (tests/data/published/published_outputs/README.md):
 - it also takes the published checkpoints' key layout (180 keys named differently, renamed by a
   load_state_dict pre-hook; our own checkpoints load unchanged);
 - at test time the published model sums softmax(class) x sigmoid(mask) over the queries at 1/4

@@ -1,11 +1,13 @@
-"""Checkpoints in the published InternImage layout, for tests (no download: shapes come from
-shared/reference/checkpoint_keys, values are random)."""
+"""The published reference data inside the repository (tests/data/published, see its README) and
+checkpoints in the published InternImage layout made from it (no download: shapes come from
+checkpoint_keys, values are random)."""
 import ast
 from pathlib import Path
 
 import torch
 
-KEYS_DIR = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'checkpoint_keys'
+PUBLISHED_DATA = Path(__file__).resolve().parent / 'data' / 'published'
+KEYS_DIR = PUBLISHED_DATA / 'checkpoint_keys'
 
 
 def published_checkpoint(name, path):

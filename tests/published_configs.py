@@ -1,4 +1,4 @@
-"""The published resolved configs (mmdet 2 / mmseg 0.x names, shared/reference/published_configs) and
+"""The published resolved configs (mmdet 2 / mmseg 0.x names, tests/data/published/published_configs) and
 ours (mmdet 3 / mmseg 1), put into one vocabulary setting by setting, for the comparison test.
 
 The mapping of names, all of it here:

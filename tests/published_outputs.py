@@ -1,4 +1,4 @@
-"""The published detectors' and segmentors' outputs (shared/reference/published_outputs): checkpoints
+"""The published detectors' and segmentors' outputs (tests/data/published/published_outputs): checkpoints
 regenerated from a layout file exactly as that README describes, and error measures."""
 import ast
 import math
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 
-REFERENCE = Path(__file__).resolve().parents[2] / 'shared' / 'reference'
-BUNDLES = REFERENCE / 'published_outputs'
-LAYOUTS = REFERENCE / 'checkpoint_keys' / 'det_seg'
+from published import PUBLISHED_DATA
+
+BUNDLES = PUBLISHED_DATA / 'published_outputs'
+LAYOUTS = PUBLISHED_DATA / 'checkpoint_keys' / 'det_seg'
 
 
 def read_layout(path):

@@ -2,7 +2,6 @@
 import ast
 import copy
 import logging
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,9 +9,9 @@ from torch import nn
 
 from internimage import InternImage
 from internimage.variants import ARCH_SETTINGS, CLIP_HEAD_VARIANTS
+from published import KEYS_DIR
 
-KEYS_DIR = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'checkpoint_keys'
-# MODELS.md, "Measured from the published architecture": (classifier, backbone) parameters.
+# tests/data/published/MODELS.md, "Measured from the published architecture": (classifier, backbone) parameters.
 MEASURED = {'t': (29.92, 28.75), 's': (50.08, 48.50), 'b': (97.46, 94.91), 'l': (223.33, 218.95),
             'xl': (334.82, 328.97), 'h': (1089.64, 1073.12), 'g': (3076.37, 3052.78)}
 TINY = dict(channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8])

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from published import published_checkpoint
+from published import KEYS_DIR, published_checkpoint
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'imagenet'
 
@@ -94,7 +94,7 @@ def test_feature_extraction_gives_four_stages():
     assert [tuple(f.shape) for f in feats] == [(64, 56, 56), (128, 28, 28), (256, 14, 14), (512, 7, 7)]
 
 
-FLASH_KEYS = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'checkpoint_keys' / 'flash'
+FLASH_KEYS = KEYS_DIR / 'flash'
 
 
 @pytest.mark.parametrize('name', ['flash_intern_image_t_1k_224', 'flash_intern_image_s_1k_224',

@@ -20,7 +20,8 @@ CONFIGS = [c for c in CONFIGS if 'objects365' not in c.name]
 # FlashInternImage's configs build on the meta device with the published counts to the unit
 # (test_published_models.py); its structure trains in the demo config (test_tools_e2e.py).
 CONFIGS = [c for c in CONFIGS if 'flash' not in c.name]
-# Published sizes (MODELS.md; DINO: the published layouts' counts, checkpoint_keys/det_seg/params.tsv).
+# Published sizes (tests/data/published/MODELS.md; DINO: the published layouts' counts,
+# tests/data/published/checkpoint_keys/det_seg/params.tsv).
 PUBLISHED_M = {'mask_rcnn_internimage_t': 49, 'mask_rcnn_internimage_s': 69, 'mask_rcnn_internimage_b': 115,
                'cascade_internimage_l': 277, 'cascade_internimage_xl': 387, 'dino_4scale_internimage_t': 48.74,
                'dino_4scale_internimage_l': 241.03}

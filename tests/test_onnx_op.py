@@ -47,7 +47,7 @@ def make_case(kernel, stride, pad, dilation, group, group_channels, scale, remov
 
 
 def outside_fraction(x, offset, params):
-    """Fraction of sampling points entirely outside the image (DCNV3_SPEC.md geometry)."""
+    """Fraction of sampling points entirely outside the image (docs/en/advanced_guides/dcnv3_spec.md, geometry)."""
     kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center = params
     from ops_dcnv3.functions.reference import regular_grid
     grid = regular_grid(kh, kw, dh, dw, remove_center, 'cpu', torch.float32)

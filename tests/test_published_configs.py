@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
+from published import PUBLISHED_DATA
 from published_configs import CONFIG_FOLDERS, OTHER_DATASET_CONFIGS, differences, our_settings, published_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = ROOT.parents[0] / 'shared' / 'reference' / 'published_configs'
+PUBLISHED = PUBLISHED_DATA / 'published_configs'
 OURS = {path.stem: path for task in CONFIG_FOLDERS
         for path in (ROOT / 'configs' / task).glob('*.py')}
 # COCO / ADE20K in published_configs/, the other datasets in published_configs/more/, FlashInternImage's

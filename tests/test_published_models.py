@@ -1,7 +1,7 @@
 """The published detectors and segmentors, as they are: every published state_dict layout (COCO / ADE20K:
 checkpoint_keys/det_seg; the other datasets: checkpoint_keys/det_seg_more) loads strictly into our config
 of the same name, and the models compute the published outputs
-(shared/reference/published_outputs) from checkpoints in the published layout, loaded through
+(tests/data/published/published_outputs) from checkpoints in the published layout, loaded through
 init_detector / init_model with no conversion step."""
 import copy
 import functools

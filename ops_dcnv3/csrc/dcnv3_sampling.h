@@ -1,6 +1,6 @@
 // Sampling geometry of DCNv3, shared by the CPU and CUDA kernels.
 //
-// Conventions (../../shared/reference/DCNV3_SPEC.md): channels-last tensors,
+// Conventions (docs/en/advanced_guides/dcnv3_spec.md): channels-last tensors,
 // offsets in (x, y) order, sampling points enumerated x-major (k = a*Kh + b with
 // a along x), offset_scale applied to the regular grid around its centre as well
 // as to the learned offsets, optional removal of the centre point, and bilinear

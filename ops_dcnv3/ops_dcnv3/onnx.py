@@ -3,7 +3,7 @@
 DCNv3's core is a depthwise modulated deformable convolution with unit weights,
 so it maps onto ONNX ``DeformConv`` with ``group = C``, ``W = ones(C, 1, kh, kw)``
 and ``offset_group = G`` once offsets and masks are rearranged
-(DCNV3_SPEC.md against the ONNX operator's definition):
+(docs/en/advanced_guides/dcnv3_spec.md against the ONNX operator's definition):
 
 - points: DCNv3 enumerates them x-major (k = a * kh + b, a along x), ONNX row-major
   (i * kw + j, i along y); DCNv3 offsets are (x, y) pairs, ONNX (y, x) pairs. One

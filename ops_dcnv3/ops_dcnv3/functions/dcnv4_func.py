@@ -1,6 +1,6 @@
 """Front end of the compiled DCNv4 operator, with the published calling convention.
 
-DCNv4 samples like DCNv3 (DCNV3_SPEC.md) but reads each pixel's offsets and mask from one
+DCNv4 samples like DCNv3 (docs/en/advanced_guides/dcnv3_spec.md) but reads each pixel's offsets and mask from one
 tensor ``offset_mask`` (N, H_out, W_out, K_pad): group g's 2P offsets (x then y, point by
 point) then its P mask values start at g*3P; K_pad is 3GP rounded up to a multiple of 8 and
 the channels past 3GP are ignored (their gradient is 0). The mask is used as it is (no

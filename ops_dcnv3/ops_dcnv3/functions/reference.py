@@ -2,7 +2,7 @@
 sampling via grid_sample).
 
 They run anywhere PyTorch runs and define the semantics the compiled kernels are
-tested against; see DCNV3_SPEC.md for the conventions. DCNv4 is DCNv3 with the
+tested against; see docs/en/advanced_guides/dcnv3_spec.md for the conventions. DCNv4 is DCNv3 with the
 offsets and the raw mask read from one tensor (:func:`split_offset_mask`).
 """
 import torch

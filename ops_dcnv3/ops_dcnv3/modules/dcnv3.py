@@ -1,4 +1,4 @@
-"""The learnable DCNv3 layer (DCNV3_SPEC.md, "DCNv3 module"), channels-last in and out."""
+"""The learnable DCNv3 layer (docs/en/advanced_guides/dcnv3_spec.md, "DCNv3 module"), channels-last in and out."""
 import torch
 import torch.nn.functional as F
 from torch import nn
