@@ -10,7 +10,7 @@ sigmoid eps), two things differ from a plain DINO, both as published:
 """
 import torch
 
-from internimage.checkpoint import report_loading
+from internimage.checkpoint.loading import report_loading
 
 from .dino import PublishedDINO, PublishedDINOHead
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from internimage import InternImage
-from internimage.variants import ARCH_SETTINGS, CLIP_HEAD_VARIANTS
+from internimage.models.arch_settings import ARCH_SETTINGS, CLIP_HEAD_VARIANTS
 
 KEYS_DIR = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'checkpoint_keys'
 # MODELS.md, "Measured from the published architecture": (classifier, backbone) parameters.
@@ -157,7 +157,7 @@ def test_load_log_reports_missing_gammas_and_unused_keys(tmp_path):
     path = save_layouts(source, tmp_path)['classification']
     model = InternImage(**TINY, layer_scale=1.0, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     logger = MMLogger.get_instance('test_backbone_load', log_file=str(tmp_path / 'load.log'))
-    from internimage.checkpoint import load_backbone_checkpoint
+    from internimage.checkpoint.loading import load_backbone_checkpoint
     missing, unexpected = load_backbone_checkpoint(model, str(path), logger=logger)
     assert sorted(missing) == sorted(k for k in model.state_dict() if k.endswith(('gamma1', 'gamma2')))
     assert unexpected == []
@@ -201,7 +201,7 @@ def test_url_checkpoints_load_weights_only(monkeypatch):
     """mmengine loads URLs through torch.hub, whose default is weights_only=False."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from internimage.safe_loading import allow_mmengine_checkpoints
+    from internimage.checkpoint.safe_loading import allow_mmengine_checkpoints
     calls = []
     monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', lambda url, **kw: calls.append((url, kw)) or {})
     allow_mmengine_checkpoints()

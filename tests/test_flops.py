@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from internimage.flops import flop_analyzer
+from internimage.analysis.flops import flop_analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The memory of a training step measured on fake tensors (internimage/training_memory.py,
+"""The memory of a training step measured on fake tensors (internimage/analysis/training_memory.py,
 tools/training_memory.py) against real training steps on this CPU, and the README's table against the
 tool. Reduced models keep the published H / G structure (UperNet-H's blocks and heads; DINO-G's
 post-norms, EfficientFFN checkpointed in chunks, the denoising queries, multi-scale deformable attention)

@@ -29,14 +29,14 @@ MODES = {'infer1': (1, False), 'infer8': (8, False), 'train8': (8, True)}  # nam
 def build_model(name):
     if name.startswith('flash_internimage_t'):
         from internimage import FlashInternImage
-        from internimage.variants import FLASH_ARCH_SETTINGS
+        from internimage.models.arch_settings import FLASH_ARCH_SETTINGS
         core_op = 'DCNv4_pytorch' if name.endswith('_pytorch') else 'DCNv4'
         # The published classification recipe's backbone, as for InternImage-T below.
         return FlashInternImage(**dict(FLASH_ARCH_SETTINGS['t'], core_op=core_op), drop_path_rate=0.1,
                                 out_indices=(3,))
     if name.startswith('internimage_t'):
         from internimage import InternImage
-        from internimage.variants import ARCH_SETTINGS
+        from internimage.models.arch_settings import ARCH_SETTINGS
         core_op = 'DCNv3_pytorch' if name.endswith('_pytorch') else 'DCNv3'
         # The classification recipe's backbone: drop path 0.1, last stage only.
         return InternImage(**ARCH_SETTINGS['t'], core_op=core_op, drop_path_rate=0.1, out_indices=(3,))

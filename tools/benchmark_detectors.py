@@ -37,8 +37,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tests'))  # the reduced Mask2Former, as the export test builds it
 from benchmark_dcnv3 import measure, summary  # noqa: E402
-from internimage.variants import MASK2FORMER_STOCK_WIDTHS  # noqa: E402
+from reduced_models import MASK2FORMER_STOCK_WIDTHS  # noqa: E402
 
 OURS_DET, OURS_SEG = ROOT / 'configs/coco', ROOT / 'configs/ade20k'
 # InternImage-L's Cascade layout (class-specific box heads, 3 stages, mask head) on a reduced backbone.
@@ -100,7 +101,7 @@ def build(name, full_cascade=False):
     _, model, _ = load_model(cfg, cfg_options=options)
     if name == 'dino_t_mmcv_attn':  # back to mmcv's module: the model as it ran before the op
         from mmcv.ops.multi_scale_deform_attn import MultiScaleDeformableAttention
-        from internimage.ms_deform_attn import OpsMultiScaleDeformableAttention
+        from internimage.models.ms_deform_attn import OpsMultiScaleDeformableAttention
         for module in model.modules():
             if type(module) is OpsMultiScaleDeformableAttention:
                 module.__class__ = MultiScaleDeformableAttention

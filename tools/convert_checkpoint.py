@@ -4,7 +4,7 @@
 
 Not needed to use the published checkpoints: the configs' models rename the published layouts as
 they load (load_from, tools/test.py, init_detector, init_model, load_checkpoint). The same rules
-(internimage/published_layouts.py) rename here; keys of any other layout pass unchanged.
+(internimage/checkpoint/published_layouts.py) rename here; keys of any other layout pass unchanged.
 """
 import argparse
 import sys
@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from internimage.checkpoint import unwrap_state_dict  # noqa: E402
-from internimage.published_layouts import convert_published_checkpoint  # noqa: E402
+from internimage.checkpoint.loading import unwrap_state_dict  # noqa: E402
+from internimage.checkpoint.published_layouts import convert_published_checkpoint  # noqa: E402
 
 
 def main(argv=None):

@@ -34,7 +34,7 @@ class TensorForward(torch.nn.Module):
 
 def count(config_path, shape, cfg_options=None):
     """Returns (flops of the whole model, flops of the backbone, parameters, backbone parameters)."""
-    from internimage.flops import flop_analyzer
+    from internimage.analysis.flops import flop_analyzer
     cfg = Config.fromfile(config_path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

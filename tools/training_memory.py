@@ -7,7 +7,7 @@ weights, gradients, AdamW state, activations at the training image size, under D
 
 The image size is the config's largest training input (a segmentor's crop; a detector's largest resize
 scale as (short, long)); the batch is the config's per GPU. How it is measured, and what it leaves out:
-internimage/training_memory.py. Float32 throughout, as the published recipes train.
+internimage/analysis/training_memory.py. Float32 throughout, as the published recipes train.
 """
 import argparse
 
@@ -33,7 +33,7 @@ def fits(nbytes):
 
 def measure(config_path, size=None, batch=None, cfg_options=None):
     """(config, size, batch, StepMemory without activation checkpointing, StepMemory with it)."""
-    from internimage.training_memory import measure_training_step, training_input_size
+    from internimage.analysis.training_memory import measure_training_step, training_input_size
     cfg = Config.fromfile(config_path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -19,7 +19,7 @@ from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake
 from torch.utils._pytree import arg_tree_leaves
 from torch.distributed._tools.mem_tracker import _TOTAL_KEY, MemTracker
 
-from .backbone import InternImageLayer
+from ..models.backbone import InternImageLayer
 
 GRADIENT_BYTES = 4  # float32, per trained parameter
 ADAMW_STATE_BYTES = 8  # exp_avg and exp_avg_sq in float32, per trained parameter
@@ -216,7 +216,7 @@ def build_training_step(cfg, checkpointing):
 
 
 def _largest_unit(model):
-    from .fsdp import is_sharded_unit
+    from ..engine.fsdp import is_sharded_unit
     sizes = [sum(p.numel() for p in m.parameters()) for m in model.modules() if is_sharded_unit(m)]
     return max(sizes, default=0)
 

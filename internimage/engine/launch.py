@@ -20,12 +20,10 @@ import sys
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
-from mmengine.logging import print_log
-from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
-from mmengine.registry import MODEL_WRAPPERS
 
-from . import fsdp  # noqa: F401  (registers InternImageFSDP, its wrap policy, StateMemoryHook)
-from .safe_loading import CheckpointError, allow_mmengine_checkpoints
+from ..checkpoint.safe_loading import CheckpointError, allow_mmengine_checkpoints
+# Registered by name for the configs: CPUDistributedDataParallel, InternImageFSDP and its strategy, StateMemoryHook.
+from . import cpu_ddp, fsdp, hooks  # noqa: F401
 
 
 def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
@@ -75,25 +73,6 @@ def init_cpu_distributed(cfg, launcher):
     cfg.model_wrapper_cfg = wrapper
 
 
-def cpu_module(module):
-    """``module`` for distributed training on CPUs. torch's SyncBatchNorm refuses CPU tensors, and
-    mmengine reverts it only when not distributed, so here SyncBN layers (UPerNet's heads) become
-    BatchNorm: each process normalises over its own images."""
-    if any(type(m).__name__ == 'SyncBatchNorm' for m in module.modules()):  # torch's or mmcv's
-        print_log('SyncBatchNorm needs GPUs: on CPUs each process uses its own batch statistics',
-                  logger='current')
-        module = revert_sync_batchnorm(module)
-    return module
-
-
-@MODEL_WRAPPERS.register_module()
-class CPUDistributedDataParallel(MMDistributedDataParallel):
-    """mmengine's DDP wrapper for a model on CPUs (SyncBN as :func:`cpu_module` says)."""
-
-    def __init__(self, module, **kwargs):
-        super().__init__(module=cpu_module(module), **kwargs)
-
-
 class EmptyDatasetError(RuntimeError):
     pass
 
@@ -134,7 +113,7 @@ def checked_runner(runner_class):
 
 def build_runner(cfg):
     """mmengine's Runner, or its FlexibleRunner (``runner_type='FlexibleRunner'``: a ``strategy``,
-    e.g. sharded training, ``internimage.fsdp``); another ``runner_type`` from the registry."""
+    e.g. sharded training, ``internimage.engine.fsdp``); another ``runner_type`` from the registry."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import FlexibleRunner, Runner
 

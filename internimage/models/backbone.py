@@ -18,7 +18,7 @@ from torch import nn
 from ops_dcnv3 import modules as dcnv3_modules
 from ops_dcnv3.modules import build_act_layer, build_norm_layer, linear
 
-from .checkpoint import load_backbone_checkpoint
+from ..checkpoint.loading import load_backbone_checkpoint
 
 CORE_OPS = {'DCNv3': dcnv3_modules.DCNv3, 'DCNv3_pytorch': dcnv3_modules.DCNv3_pytorch,
             'DCNv4': dcnv3_modules.DCNv4, 'DCNv4_pytorch': dcnv3_modules.DCNv4_pytorch}

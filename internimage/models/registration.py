@@ -1,8 +1,8 @@
 """Registers this project's modules into an OpenMMLab package's registries."""
 from torch.nn.modules.module import register_module_module_registration_hook
 
+from ..checkpoint.loading import report_loading
 from .backbone import FlashInternImage, InternImage
-from .checkpoint import report_loading
 
 _report_hook = None
 

@@ -17,36 +17,17 @@
 - ``internimage_activation_checkpointing``: the ``check_fn`` for ``FSDPStrategy``'s
   ``activation_checkpointing``: recomputes each block in backward, as the published ``with_cp``
   (blocks already built with ``with_cp=True`` checkpoint themselves and are left alone).
-- ``StateMemoryHook``: logs the bytes of parameters, gradients and optimizer state held by a rank
-  (the largest over the ranks) as ``state_bytes``.
 - ``use_fsdp(cfg)``: what ``tools/train.py --fsdp`` does to a config.
 """
 import torch
-import torch.distributed as torch_dist
 from mmengine._strategy import FSDPStrategy
-from mmengine.hooks import Hook
 from mmengine.model import MMFullyShardedDataParallel
-from mmengine.registry import FUNCTIONS, HOOKS, MODEL_WRAPPERS, STRATEGIES
+from mmengine.registry import FUNCTIONS, MODEL_WRAPPERS, STRATEGIES
 from torch.distributed.fsdp import FullyShardedDataParallel
 
-from .backbone import InternImageLayer
-
-# Set on each parameter before sharding: its shape in the unsharded model.
-FULL_SHAPE = 'internimage_full_shape'
-# Wrapper prefixes inside parameter names of a wrapped model (FSDP units, activation checkpointing).
-WRAPPER_PREFIXES = ('_fsdp_wrapped_module.', '_checkpoint_wrapped_module.')
-
-
-def unwrapped_name(name):
-    """A parameter's name in the plain model, from its name in a DDP / FSDP-wrapped model."""
-    for prefix in WRAPPER_PREFIXES:
-        name = name.replace(prefix, '')
-    return name[len('module.'):] if name.startswith('module.') else name
-
-
-def full_ndim(param):
-    """Dimensions of a parameter in the unsharded model (FSDP's views of a shard are 1-d)."""
-    return len(getattr(param, FULL_SHAPE, param.shape))
+from ..models.backbone import InternImageLayer
+from .cpu_ddp import cpu_module
+from .param_names import FULL_SHAPE
 
 
 def is_sharded_unit(module):
@@ -75,7 +56,6 @@ class InternImageFSDP(MMFullyShardedDataParallel):
         for param in module.parameters():
             setattr(param, FULL_SHAPE, tuple(param.shape))
         if not torch.cuda.is_available():
-            from .launch import cpu_module
             module, device_id = cpu_module(module), torch.device('cpu')
         kwargs.setdefault('auto_wrap_policy', internimage_wrap_policy)
         super().__init__(module, device_id=device_id, **kwargs)
@@ -98,51 +78,6 @@ class InternImageFSDPStrategy(FSDPStrategy):
         optimizer = self.optim_wrapper.optimizer
         self.optim_wrapper.load_state_dict(FullyShardedDataParallel.optim_state_dict_to_load(
             model=self.model, optim=optimizer, optim_state_dict=state_dict))
-
-
-def storage_bytes(tensors):
-    """Bytes of the distinct storages behind ``tensors`` (views of one FSDP shard count once)."""
-    storages = {}
-    for tensor in tensors:
-        if tensor is not None and tensor.numel():
-            storage = tensor.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
-    return sum(storages.values())
-
-
-@HOOKS.register_module()
-class StateMemoryHook(Hook):
-    """Logs ``state_bytes``: what one rank holds of parameters + gradients (measured when the
-    optimizer steps) + optimizer state, the largest over the ranks; also ``param_bytes``,
-    ``grad_bytes`` and ``optim_bytes``."""
-    priority = 'ABOVE_NORMAL'  # before the LoggerHook reads the message hub
-
-    def before_train(self, runner):
-        self.measured = {}
-        optimizer = runner.optim_wrapper.optimizer
-
-        def before_step(optimizer, args, kwargs):
-            params = [p for group in optimizer.param_groups for p in group['params']]
-            self.measured['param_bytes'] = storage_bytes(params)
-            self.measured['grad_bytes'] = storage_bytes(p.grad for p in params)
-
-        def after_step(optimizer, args, kwargs):
-            self.measured['optim_bytes'] = storage_bytes(
-                value for state in optimizer.state.values() for value in state.values()
-                if isinstance(value, torch.Tensor))
-        optimizer.register_step_pre_hook(before_step)
-        optimizer.register_step_post_hook(after_step)
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        keys = ('param_bytes', 'grad_bytes', 'optim_bytes')
-        if not all(key in self.measured for key in keys):
-            return
-        values = torch.tensor([float(self.measured[key]) for key in keys], dtype=torch.float64)
-        values = torch.cat([values, values.sum()[None]])
-        if torch_dist.is_available() and torch_dist.is_initialized():
-            torch_dist.all_reduce(values, op=torch_dist.ReduceOp.MAX)
-        for key, value in zip(keys + ('state_bytes', ), values.tolist()):
-            runner.message_hub.update_scalar(f'train/{key}', value)
 
 
 def full_state_dict_cfg():

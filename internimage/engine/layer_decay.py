@@ -11,7 +11,7 @@ Layer ids run from 0 (stem) through one per block to ``num_layers + 1`` (everyth
 outside the backbone: necks and heads). A parameter of layer id ``i`` gets
 ``lr = base_lr * layer_decay_rate ** (num_layers + 1 - i)``. Norms, biases,
 layer-scale gammas and other 1-d parameters get no weight decay. Names and shapes are the plain
-model's also when it is wrapped (DDP, or FSDP with ``use_orig_params``: ``internimage.fsdp``).
+model's also when it is wrapped (DDP, or FSDP with ``use_orig_params``: ``internimage.engine.fsdp``).
 
 What ``offset_lr_scale`` scales, and a few placements, follow the published code of each
 task, so each plugin registers its own under the one name:
@@ -31,7 +31,7 @@ task, so each plugin registers its own under the one name:
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
-from .fsdp import full_ndim, unwrapped_name
+from .param_names import full_ndim, unwrapped_name
 
 
 def layer_id_of(name, num_layers, depths, post_norms_by_block=False):
