@@ -1,6 +1,6 @@
 """Write a published InternImage detection / segmentation checkpoint with mmdet 3 / mmseg 1 key names.
 
-    python tools/convert_checkpoint.py IN.pth OUT.pth
+    python tools/model_converters/convert_checkpoint.py IN.pth OUT.pth
 
 Not needed to use the published checkpoints: the configs' models rename the published layouts as
 they load (load_from, tools/test.py, init_detector, init_model, load_checkpoint). The same rules
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from internimage.checkpoint.loading import unwrap_state_dict  # noqa: E402
 from internimage.checkpoint.published_layouts import convert_published_checkpoint  # noqa: E402
 

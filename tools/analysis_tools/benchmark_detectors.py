@@ -18,9 +18,9 @@ mmseg's stock widths); ``dino_t_mmcv_attn`` is our DINO-T on mmcv's deformable a
 before the op package had one. Stock (the installed packages' configs): Mask R-CNN ConvNeXt-T and
 Swin-T, DINO R50, UPerNet ConvNeXt-T and Swin-T, Mask2Former R50 and Swin-T.
 
-    python tools/benchmark_detectors.py --threads 2                                  # everything
-    python tools/benchmark_detectors.py --threads 2 --models dino_t dino_r50 --repeat 3
-    python tools/benchmark_detectors.py --det-size 256,256 --seg-size 64,64 --train-size 256,256 \\
+    python tools/analysis_tools/benchmark_detectors.py --threads 2                                  # everything
+    python tools/analysis_tools/benchmark_detectors.py --threads 2 --models dino_t dino_r50 --repeat 3
+    python tools/analysis_tools/benchmark_detectors.py --det-size 256,256 --seg-size 64,64 --train-size 256,256 \\
         --repeat 1 --models dino_t dino_r50 upernet_t                                # a quick check
 """
 import argparse
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
 sys.path.insert(0, str(ROOT / 'tests'))  # the reduced Mask2Former, as the export test builds it
 from benchmark_dcnv3 import measure, summary  # noqa: E402
 from reduced_models import MASK2FORMER_STOCK_WIDTHS  # noqa: E402

@@ -10,11 +10,11 @@ On a machine shared with other jobs, wall times swing with their load; ``--cpu-t
 the process's CPU time instead, which other processes barely disturb (use it with ``--threads 1``:
 with more threads it also counts OpenMP's spin-waiting).
 
-    python tools/benchmark_backbone.py --threads 2
-    python tools/benchmark_backbone.py --threads 1 --cpu-time --modes infer8 train8
-    python tools/benchmark_backbone.py --threads 2 --compile --rounds 5
-    python tools/benchmark_backbone.py --models internimage_t internimage_t_pytorch --modes infer8
-    python tools/benchmark_backbone.py --threads 2 --models flash_internimage_t internimage_t convnext_t
+    python tools/analysis_tools/benchmark_backbone.py --threads 2
+    python tools/analysis_tools/benchmark_backbone.py --threads 1 --cpu-time --modes infer8 train8
+    python tools/analysis_tools/benchmark_backbone.py --threads 2 --compile --rounds 5
+    python tools/analysis_tools/benchmark_backbone.py --models internimage_t internimage_t_pytorch --modes infer8
+    python tools/analysis_tools/benchmark_backbone.py --threads 2 --models flash_internimage_t internimage_t convnext_t
 """
 import argparse
 import os

@@ -1,7 +1,7 @@
 """FLOPs and parameters of a config's model, with the DCNv3 / DCNv4 core counted.
 
-    python tools/get_flops.py configs/imagenet/internimage_t_1k_224.py --shape 224 224
-    python tools/get_flops.py configs/coco/mask_rcnn_internimage_t_fpn_1x_coco.py --shape 800 1280
+    python tools/analysis_tools/get_flops.py configs/imagenet/internimage_t_1k_224.py --shape 224 224
+    python tools/analysis_tools/get_flops.py configs/coco/mask_rcnn_internimage_t_fpn_1x_coco.py --shape 800 1280
 
 FLOPs are multiply-accumulates (the convention of the published tables), counted by
 mmengine's FlopAnalyzer on one input of the given size. The DCNv3 kernels run on

@@ -8,9 +8,9 @@ the softmax fused into the kernel (on CUDA: the softmax, then the DCNv3 op). The
 dcnv4_core_pytorch (grid_sample). The table gives median/best milliseconds and the ratios
 DCNv3 / DCNv4 and reference / DCNv4 (above 1: DCNv4 is faster).
 
-    python tools/benchmark_dcnv4.py --threads 2                       # CPU, float32 and bfloat16
-    python tools/benchmark_dcnv4.py --device cuda --dtype float16 --shapes 64,56,56,128,4
-    python tools/benchmark_dcnv4.py --shapes 1,8,8,32,2 --repeat 1    # a quick check that it runs
+    python tools/analysis_tools/benchmark_dcnv4.py --threads 2                       # CPU, float32 and bfloat16
+    python tools/analysis_tools/benchmark_dcnv4.py --device cuda --dtype float16 --shapes 64,56,56,128,4
+    python tools/analysis_tools/benchmark_dcnv4.py --shapes 1,8,8,32,2 --repeat 1    # a quick check that it runs
 """
 import argparse
 import sys

@@ -9,7 +9,7 @@ jittered hue family per class), that may overlap (later shapes occlude earlier o
   ``<out>/ade/annotations/{training,validation}/*.png`` with 0 = unlabelled (ignored),
   1 = background, 2.. = the shape classes.
 
-    python tools/make_shapes_dataset.py data/shapes --train 400 --val 100 --size 128 --seed 0
+    python tools/misc/make_shapes_dataset.py data/shapes --train 400 --val 100 --size 128 --seed 0
 """
 import argparse
 import colorsys

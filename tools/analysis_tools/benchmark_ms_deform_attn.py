@@ -7,9 +7,9 @@ device: ``multi_scale_deformable_attn_pytorch`` (one grid_sample per level) on t
 kernel on a GPU. Same inputs, same process, interleaved rounds (benchmark_dcnv3.measure);
 forward and forward+backward, median/best milliseconds and mmcv / ours (above 1: ours is faster).
 
-    python tools/benchmark_ms_deform_attn.py --threads 2                 # CPU, 800x1344
-    python tools/benchmark_ms_deform_attn.py --device cuda --dtype float16
-    python tools/benchmark_ms_deform_attn.py --size 64,96 --repeat 1    # a quick check that it runs
+    python tools/analysis_tools/benchmark_ms_deform_attn.py --threads 2                 # CPU, 800x1344
+    python tools/analysis_tools/benchmark_ms_deform_attn.py --device cuda --dtype float16
+    python tools/analysis_tools/benchmark_ms_deform_attn.py --size 64,96 --repeat 1    # a quick check that it runs
 """
 import argparse
 import math

@@ -10,9 +10,9 @@ On a machine shared with other jobs, wall times swing with their load; ``--cpu-t
 the process's CPU time instead, which other processes barely disturb. Use it with
 ``--threads 1``: with more threads it also counts OpenMP's spin-waiting.
 
-    python tools/benchmark_dcnv3.py                 # CPU (and CUDA when present)
-    python tools/benchmark_dcnv3.py --device cpu --threads 2 --dtype bfloat16
-    python tools/benchmark_dcnv3.py --device cpu --threads 1 --cpu-time
+    python tools/analysis_tools/benchmark_dcnv3.py                 # CPU (and CUDA when present)
+    python tools/analysis_tools/benchmark_dcnv3.py --device cpu --threads 2 --dtype bfloat16
+    python tools/analysis_tools/benchmark_dcnv3.py --device cpu --threads 1 --cpu-time
 """
 import argparse
 import os
