@@ -29,7 +29,13 @@ class PublishedDINO(DINO):
 
 
 class PublishedDINOHead(DINOHead):
-    """mmdet 3's DINOHead with the published eps of the inverse sigmoid of the references."""
+    """mmdet 3's DINOHead with the published eps of the inverse sigmoid of the references.
+
+    Args:
+        reference_eps: ``eps`` of ``inverse_sigmoid(reference, eps)`` when boxes are refined (published:
+            1e-3; mmdet 3: 1e-5).
+        *args, **kwargs: mmdet's ``DINOHead`` arguments.
+    """
 
     def __init__(self, *args, reference_eps=1e-3, **kwargs):
         super().__init__(*args, **kwargs)

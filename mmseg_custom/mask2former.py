@@ -26,7 +26,13 @@ from .msda import CustomMultiScaleDeformableAttention
 
 class PublishedMask2FormerHead(Mask2FormerHead):
     """mmseg 1's Mask2FormerHead loading the published layout, with the published test-time order,
-    its pixel decoder's deformable attention on the op package's kernel."""
+    its pixel decoder's deformable attention on the op package's kernel.
+
+    Args:
+        pixel_decoder: mmseg's pixel decoder config; its encoder's ``self_attn_cfg`` may carry
+            ``use_softmax=False`` (raw attention weights, ``CustomMultiScaleDeformableAttention``).
+        *args, **kwargs: mmseg's ``Mask2FormerHead`` arguments.
+    """
 
     def __init__(self, *args, pixel_decoder, **kwargs):
         # mmdet's pixel decoder builds mmcv's attention from self_attn_cfg whatever its type: the raw-weights

@@ -19,6 +19,7 @@ from ops_dcnv3 import modules as dcnv3_modules
 from ops_dcnv3.modules import build_act_layer, build_norm_layer, linear
 
 from ..checkpoint.loading import load_backbone_checkpoint
+from .arch_settings import ARCH_SETTINGS, FLASH_ARCH_SETTINGS, with_arch
 
 CORE_OPS = {'DCNv3': dcnv3_modules.DCNv3, 'DCNv3_pytorch': dcnv3_modules.DCNv3_pytorch,
             'DCNv4': dcnv3_modules.DCNv4, 'DCNv4_pytorch': dcnv3_modules.DCNv4_pytorch}
@@ -181,8 +182,9 @@ def _is_number(value):
 
 def check_arguments(name, core_op, channels, depths, groups, mlp_ratio, drop_path_type, layer_scale, offset_scale,
                     dw_kernel_size, out_indices, use_dcn_v4_op, dcn_output_bias, flags):
-    """Raise ValueError naming the first bad constructor argument, before anything is built (a
-    ``--cfg-options`` typo fails here, not deep inside a layer)."""
+    """Raise ValueError naming the first bad constructor argument, before anything is built (a bad
+    ``--cfg-options`` value fails here, not deep inside a layer; an unknown name is only logged, see
+    ``InternImage``'s ``**kwargs``)."""
     def bad(argument, expected, value):
         raise ValueError(f'{name}: {argument} must be {expected}, got {value!r}')
 
@@ -225,16 +227,60 @@ def check_arguments(name, core_op, channels, depths, groups, mlp_ratio, drop_pat
 
 
 class InternImage(BaseModule):
-    """InternImage backbone; constructor arguments carry the published names.
+    """InternImage backbone; the arguments carry the published names, the defaults are InternImage-T (the
+    published code's defaults, groups of 3 on 64 channels, could not run).
 
-    Returns a tuple of NCHW feature maps, one per entry of ``out_indices``. The defaults are InternImage-T
-    (the published code's defaults, groups of 3 on 64 channels, could not run).
-    ``init_cfg=dict(type='Pretrained', checkpoint=...)`` accepts the published
-    classification checkpoints (weights under ``model``), detection or
-    segmentation checkpoints (``state_dict`` with keys under ``backbone.``) and
-    plain state dicts.
+    Returns a tuple of NCHW feature maps, one per entry of ``out_indices``. Each argument is checked before
+    anything is built: a bad value raises ValueError naming the argument.
+
+    Args:
+        arch: a published size, ``'t'``, ``'s'``, ``'b'``, ``'l'``, ``'xl'``, ``'h'`` or ``'g'``
+            (``ARCH_SETTINGS`` in ``internimage.models.arch_settings``), filling in the arguments that define
+            it (channels, depths, groups, offset_scale, post_norm, layer_scale and H/G's flags). Arguments
+            given explicitly win over the size's values (e.g. ``arch='l', layer_scale=1.0``, as the
+            detection and segmentation configs set). None: the explicit arguments alone.
+        core_op: the deformable convolution of each block: ``'DCNv3'`` (compiled op), ``'DCNv3_pytorch'``
+            (the pure-PyTorch reference), ``'DCNv4'`` or ``'DCNv4_pytorch'``.
+        channels: channels of the first stage; each stage doubles them.
+        depths: blocks per stage.
+        groups: DCN groups per stage; ``groups[i]`` must divide stage i's ``channels * 2 ** i``.
+        mlp_ratio: hidden width of each block's MLP over its channels.
+        drop_rate: dropout after the stem and inside the MLPs.
+        drop_path_rate: stochastic depth of the last block.
+        drop_path_type: ``'linear'`` (0 at the first block, rising to ``drop_path_rate`` at the last) or
+            ``'uniform'`` (``drop_path_rate`` everywhere).
+        act_layer: activation of the stem, the MLPs and DCNv3's offset branch (``'GELU'``, ``'ReLU'``).
+        norm_layer: norm of the stem, the downsampling layers and DCNv3's offset branch (``'LN'``, ``'BN'``);
+            the blocks' own norms are always LayerNorm.
+        layer_scale: initial value of the per-channel scales (``gamma1``, ``gamma2``) of each block's two
+            branches; None: no layer scale.
+        offset_scale: scale of the learned sampling offsets.
+        post_norm: normalise each branch's output (post-norm) instead of its input (pre-norm).
+        with_cp: recompute each block in the backward pass (gradient checkpointing) to save memory.
+        dw_kernel_size: kernel of the depthwise convolution that feeds the offsets; DCNv3: None means 3 (the
+            DCN kernel), DCNv4: None means no such convolution.
+        level2_post_norm: add a LayerNorm after each block of stage 2 listed in ``level2_post_norm_block_ids``
+            (H and G).
+        level2_post_norm_block_ids: those blocks' indices within stage 2.
+        res_post_norm: pre-norm blocks with a LayerNorm on each branch's output before the residual sum (H).
+        center_feature_scale: DCNv3's centre feature scaling: a learned per-group blend of the DCN output and
+            the projected input (H and G).
+        remove_center: sample without the kernel's centre point.
+        use_dcn_v4_op: DCNv3 layers (parameters, softmaxed mask) run on the DCNv4 kernel, as the published
+            ``mask_rcnn_internimage_t_fpn_1x_coco_with_dcnv4`` config does; needs a DCNv3 ``core_op``.
+        dcn_output_bias: a bias on the DCN layers' output projection; False needs a DCNv4 ``core_op``.
+        mlp_fc2_bias: a bias on the MLPs' second Linear.
+        out_indices: the stages whose outputs ``forward`` returns.
+        frozen_stages: freeze the stem and stages ``0 .. frozen_stages - 1`` (0: the stem only; -1: nothing).
+        init_cfg: mmengine's initialisation config. ``dict(type='Pretrained', checkpoint=...)`` accepts the
+            published classification checkpoints (weights under ``model``), detection or segmentation
+            checkpoints (``state_dict`` with keys under ``backbone.``) and plain state dicts.
+        **kwargs: other arguments are ignored with one log line naming them: the published configs carry
+            flags that have no effect here (the classifier's ``use_clip_projector``, ``cls_scale``). A
+            misspelled argument name lands here too, so read that line: only values are checked.
     """
 
+    @with_arch(ARCH_SETTINGS)
     def __init__(self, core_op='DCNv3', channels=64, depths=(4, 4, 18, 4), groups=(4, 8, 16, 32),
                  mlp_ratio=4.0, drop_rate=0.0, drop_path_rate=0.2, drop_path_type='linear', act_layer='GELU',
                  norm_layer='LN', layer_scale=None, offset_scale=1.0, post_norm=False, with_cp=False,
@@ -245,7 +291,8 @@ class InternImage(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if kwargs:
             # Published configs carry a few flags with no effect here (e.g. use_clip_projector,
-            # cls_scale of the classifier); accept them, but say so.
+            # cls_scale of the classifier); accept them, but say so. A misspelled name also ends here:
+            # only the values of the known arguments are checked.
             print_log(f'{type(self).__name__}: ignoring arguments {sorted(kwargs)}', logger='current')
         check_arguments(type(self).__name__, core_op=core_op, channels=channels, depths=depths, groups=groups,
                         mlp_ratio=mlp_ratio, drop_path_type=drop_path_type, layer_scale=layer_scale,
@@ -347,8 +394,21 @@ class FlashInternImage(InternImage):
     with the published defaults: ``core_op='DCNv4'``, ``offset_scale=0.5``, no DCN output bias and no bias
     in the MLP's second Linear (the L variant turns both on). The depthwise convolution that feeds the
     offsets is optional and bare (``dw_kernel_size``: none for T, 3 for S/B/L). Everything else,
-    parameter names included, is InternImage's."""
+    parameter names included, is InternImage's.
 
+    Args:
+        arch: a published size, ``'t'``, ``'s'``, ``'b'`` or ``'l'`` (``FLASH_ARCH_SETTINGS`` in
+            ``internimage.models.arch_settings``); arguments given explicitly win over its values, as for
+            ``InternImage``.
+        core_op: ``'DCNv4'``, or ``'DCNv4_pytorch'`` (the reference); a DCNv3 op needs
+            ``dcn_output_bias=True``.
+        offset_scale: scale of the learned sampling offsets.
+        dcn_output_bias: a bias on the DCNv4 layers' output projection.
+        mlp_fc2_bias: a bias on the MLPs' second Linear.
+        **kwargs: ``InternImage``'s other arguments.
+    """
+
+    @with_arch(FLASH_ARCH_SETTINGS)
     def __init__(self, core_op='DCNv4', offset_scale=0.5, dcn_output_bias=False, mlp_fc2_bias=False, **kwargs):
         super().__init__(core_op=core_op, offset_scale=offset_scale, dcn_output_bias=dcn_output_bias,
                          mlp_fc2_bias=mlp_fc2_bias, **kwargs)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
+from .arch_settings import ARCH_SETTINGS, with_arch
 from .backbone import InternImage
 
 
@@ -44,15 +45,21 @@ class CBInternImage(BaseModule):
     """Composite backbone of two InternImages (published ``CBInternImage``).
 
     Args:
+        arch: a published InternImage size (``'h'`` for CB-InternImage-H), as for ``InternImage``: it fills
+            in the sub-backbones' arguments; arguments given explicitly win.
+        channels: channels of the first stage of both sub-backbones.
         out_indices: a pair, (the assistant's, the lead's) stage indices, e.g. ``[(0, 1, 2, 3), (1, 2, 3)]``
             as published. When the assistant's list is one longer than the lead's, its first entry is
             dropped from the output (the published rule), so both outputs feed the same neck.
         cb_del_stages: stages from which on the lead is assisted, counted from 1 (published: 1, all).
-        **kwargs: InternImage's arguments, for both sub-backbones.
+        init_cfg: mmengine's initialisation config of the whole composite (the published checkpoints hold
+            both sub-backbones); None: each sub-backbone initialises as ``InternImage``.
+        **kwargs: InternImage's other arguments, for both sub-backbones (``frozen_stages`` is refused).
 
     ``forward`` returns (assistant's features, lead's features), each a tuple of NCHW maps.
     """
 
+    @with_arch(ARCH_SETTINGS)
     def __init__(self, channels=64, out_indices=((0, 1, 2, 3), (1, 2, 3)), cb_del_stages=1, init_cfg=None,
                  **kwargs):
         super().__init__(init_cfg=init_cfg)
