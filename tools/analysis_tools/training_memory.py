@@ -4,7 +4,7 @@ weights, gradients, AdamW state, activations at the training image size, under D
     python tools/analysis_tools/training_memory.py configs/ade20k/upernet_internimage_h_896_160k_ade20k.py
     python tools/analysis_tools/training_memory.py configs/coco/dino_4scale_internimage_g_objects365_coco_ss.py \\
         --gpus 8 16 32
-    python tools/analysis_tools/training_memory.py CONFIG [CONFIG ...] --markdown      # the README's table
+    python tools/analysis_tools/training_memory.py CONFIG [CONFIG ...] --markdown      # the documented table
 
 The image size is the config's largest training input (a segmentor's crop; a detector's largest resize
 scale as (short, long)); the batch is the config's per GPU. How it is measured, and what it leaves out:
