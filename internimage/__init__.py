@@ -7,7 +7,8 @@ OpenVINO, numpy only) must work without torch, and importing the backbone does n
 deployment package (``internimage.deploy``: onnx, mmdeploy, openvino on use)."""
 import importlib
 
-_LAZY = {'InternImage': 'backbone', 'FlashInternImage': 'backbone', 'CustomLayerDecayOptimizerConstructor': 'layer_decay'}
+_LAZY = {'InternImage': 'models.backbone', 'FlashInternImage': 'models.backbone',
+         'CustomLayerDecayOptimizerConstructor': 'engine.layer_decay'}
 
 __all__ = ['InternImage', 'FlashInternImage', 'CustomLayerDecayOptimizerConstructor', 'deploy']
 

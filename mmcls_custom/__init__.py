@@ -2,8 +2,8 @@
 ``custom_imports = dict(imports=['mmcls_custom'], allow_failed_imports=False)``."""
 from mmpretrain.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
-from internimage.layer_decay import ClassificationLayerDecayOptimizerConstructor
-from internimage.registration import register_into
+from internimage.engine.layer_decay import ClassificationLayerDecayOptimizerConstructor
+from internimage.models.registration import register_into
 
 from . import hooks, models  # noqa: F401  (register PublishedCheckpointHook, the classifier and its heads)
 

@@ -7,9 +7,9 @@ evaluation, lvis_numpy2.py). Configs reach them with
 ``custom_imports = dict(imports=['mmdet_custom'], allow_failed_imports=False)``."""
 from mmdet.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
-from internimage.composite import CBInternImage
-from internimage.layer_decay import DetectionLayerDecayOptimizerConstructor
-from internimage.registration import register_into
+from internimage.engine.layer_decay import DetectionLayerDecayOptimizerConstructor
+from internimage.models.composite import CBInternImage
+from internimage.models.registration import register_into
 
 from . import lvis_numpy2  # noqa: F401  (LVISMetric under numpy 2)
 from . import metrics  # noqa: F401  (registers ClassAPCocoMetric)

@@ -5,6 +5,13 @@ from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 
 
 class DCNv4FCBBoxHead(ConvFCBBoxHead):
+    """mmdet's ``ConvFCBBoxHead`` under the published name.
+
+    Args:
+        with_dcn: must be False (the published DCNv4 branch never ran).
+        short_cut: must be False.
+        *args, **kwargs: mmdet's ``ConvFCBBoxHead`` arguments.
+    """
 
     def __init__(self, *args, with_dcn=True, short_cut=False, **kwargs):
         if with_dcn or short_cut:

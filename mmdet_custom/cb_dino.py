@@ -10,7 +10,7 @@ sigmoid eps), two things differ from a plain DINO, both as published:
 """
 import torch
 
-from internimage.checkpoint import report_loading
+from internimage.checkpoint.loading import report_loading
 
 from .dino import PublishedDINO, PublishedDINOHead
 
@@ -40,6 +40,10 @@ class CBDINOHead(PublishedDINOHead):
     Each copy's losses are computed on their own and named with the copy's index (0: assistant,
     1: lead); the assistant's are multiplied by ``cb_first_weight`` and, as published, also named
     with ``_w<weight>`` (e.g. ``loss_cls0_w0.5``, ``loss_cls1``, ``d0.dn_loss_bbox1``).
+
+    Args:
+        cb_first_weight: weight of the assistant's losses.
+        *args, **kwargs: ``PublishedDINOHead``'s arguments.
     """
 
     def __init__(self, *args, cb_first_weight=0.5, **kwargs):

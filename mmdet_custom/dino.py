@@ -1,7 +1,7 @@
 """DINO as the published InternImage detectors compute it, on mmdet 3's DINO.
 
 Its deformable attention layers sample with the op package's multi-scale deformable attention
-where that is built (internimage/ms_deform_attn.py: the same modules and results, a faster kernel).
+where that is built (internimage/models/ms_deform_attn.py: the same modules and results, a faster kernel).
 Two differences from mmdet 3, both kept small (tests/data/published/published_outputs/README.md):
 - ``PublishedDINO`` also takes the published checkpoints' key layout (241 keys named differently,
   renamed by a load_state_dict pre-hook; our own checkpoints load unchanged);
@@ -13,9 +13,9 @@ from mmdet.models.dense_heads import DINOHead
 from mmdet.models.detectors import DINO
 from mmdet.models.layers import inverse_sigmoid
 
-from internimage.checkpoint import read_published_layout
-from internimage.ms_deform_attn import use_ops_ms_deform_attn
-from internimage.published_layouts import PUBLISHED_DINO
+from internimage.checkpoint.loading import read_published_layout
+from internimage.checkpoint.published_layouts import PUBLISHED_DINO
+from internimage.models.ms_deform_attn import use_ops_ms_deform_attn
 
 
 class PublishedDINO(DINO):
@@ -29,7 +29,13 @@ class PublishedDINO(DINO):
 
 
 class PublishedDINOHead(DINOHead):
-    """mmdet 3's DINOHead with the published eps of the inverse sigmoid of the references."""
+    """mmdet 3's DINOHead with the published eps of the inverse sigmoid of the references.
+
+    Args:
+        reference_eps: ``eps`` of ``inverse_sigmoid(reference, eps)`` when boxes are refined (published:
+            1e-3; mmdet 3: 1e-5).
+        *args, **kwargs: mmdet's ``DINOHead`` arguments.
+    """
 
     def __init__(self, *args, reference_eps=1e-3, **kwargs):
         super().__init__(*args, **kwargs)

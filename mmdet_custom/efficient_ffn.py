@@ -16,7 +16,19 @@ from .dino import PublishedDINO
 
 
 class EfficientFFN(BaseModule):
-    """``x + sum_i fc2_i(drop(act(fc1_i(x)))) + fc2_bias``, the hidden layer in ``split`` chunks."""
+    """``x + sum_i fc2_i(drop(act(fc1_i(x)))) + fc2_bias``, the hidden layer in ``split`` chunks.
+
+    Args:
+        embed_dims: input and output width.
+        feedforward_channels: hidden width, divisible by ``split``.
+        num_fcs: must be 2 (mmcv's FFN argument, kept for its configs).
+        act_cfg: the activation.
+        ffn_drop: dropout after the activation and after each ``fc2_i``.
+        add_identity: add the input (or ``identity``) to the output.
+        split: chunks of the hidden layer, computed one after the other.
+        with_cp: recompute each chunk in the backward pass (training only).
+        init_cfg: mmengine's initialisation config.
+    """
 
     def __init__(self, embed_dims=256, feedforward_channels=1024, num_fcs=2, act_cfg=dict(type='ReLU', inplace=True),
                  ffn_drop=0.0, add_identity=True, split=4, with_cp=False, init_cfg=None):
@@ -54,7 +66,13 @@ class EfficientFFN(BaseModule):
 
 class EfficientFFNDINO(PublishedDINO):
     """PublishedDINO whose encoder and decoder layers use ``EfficientFFN`` (``ffn_split`` chunks,
-    each checkpointed in training with ``ffn_with_cp``), built from the layers' ``ffn_cfg``."""
+    each checkpointed in training with ``ffn_with_cp``), built from the layers' ``ffn_cfg``.
+
+    Args:
+        ffn_split: ``EfficientFFN``'s ``split``.
+        ffn_with_cp: ``EfficientFFN``'s ``with_cp``.
+        *args, **kwargs: ``PublishedDINO``'s (mmdet's ``DINO``) arguments.
+    """
 
     def __init__(self, *args, ffn_split=4, ffn_with_cp=False, **kwargs):
         self.ffn_split, self.ffn_with_cp = ffn_split, ffn_with_cp  # read by _init_layers, during super().__init__

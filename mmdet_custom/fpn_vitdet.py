@@ -15,6 +15,14 @@ class ChannelsFirstLayerNorm(nn.LayerNorm):
 
 
 class FPN_vitdet(FPN):  # noqa: N801  (the published name)
+    """mmdet's FPN, with ``norm_cfg=dict(type='LN')`` a LayerNorm over the channels after each convolution.
+
+    Args:
+        in_channels, out_channels, num_outs: mmdet's FPN arguments.
+        norm_cfg: ``dict(type='LN')`` as published, or any of mmdet's norms; None: none.
+        use_residual: the top-down additions; only True (every published config) exists.
+        **kwargs: mmdet's other FPN arguments.
+    """
 
     def __init__(self, in_channels, out_channels, num_outs, norm_cfg=None, use_residual=True, **kwargs):
         if not use_residual:

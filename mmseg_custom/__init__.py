@@ -7,8 +7,8 @@ reach them with
 ``custom_imports = dict(imports=['mmseg_custom'], allow_failed_imports=False)``."""
 from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
-from internimage.layer_decay import SegmentationLayerDecayOptimizerConstructor
-from internimage.registration import register_into
+from internimage.engine.layer_decay import SegmentationLayerDecayOptimizerConstructor
+from internimage.models.registration import register_into
 
 from . import datasets, losses, metrics, transforms  # noqa: F401  (see the docstring)
 from .mask2former import PublishedMask2FormerHead

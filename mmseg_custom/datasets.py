@@ -10,7 +10,13 @@ from mmseg.registry import DATASETS
 
 @DATASETS.register_module()
 class NYUDepthV2Dataset(BaseSegDataset):
-    """NYU Depth V2, 40 semantic classes (label 0, unlabelled, ignored: ``reduce_zero_label``)."""
+    """NYU Depth V2, 40 semantic classes (label 0, unlabelled, ignored: ``reduce_zero_label``).
+
+    Args:
+        img_suffix, seg_map_suffix: file name endings of images and label maps.
+        reduce_zero_label: label 0 becomes ignored and every other label one less.
+        **kwargs: mmseg's ``BaseSegDataset`` arguments (``data_root``, ``data_prefix``, ``pipeline``, ...).
+    """
 
     METAINFO = dict(
         classes=('wall', 'floor', 'cabinet', 'bed', 'chair', 'sofa', 'table', 'door', 'window', 'bookshelf',

@@ -1,7 +1,7 @@
 """Mask2Former's head as the published InternImage segmentors compute it, on mmseg 1's Mask2FormerHead.
 
 Its pixel decoder's deformable attention samples with the op package's multi-scale deformable
-attention where that is built (internimage/ms_deform_attn.py: the same modules and results).
+attention where that is built (internimage/models/ms_deform_attn.py: the same modules and results).
 Two differences from mmseg 1, both kept small (tests/data/published/published_outputs/README.md):
 - it also takes the published checkpoints' key layout (180 keys named differently, renamed by a
   load_state_dict pre-hook; our own checkpoints load unchanged);
@@ -17,16 +17,22 @@ import torch.nn.functional as F
 from mmseg.models.decode_heads import Mask2FormerHead
 from mmseg.structures import SegDataSample
 
-from internimage.checkpoint import read_published_layout
-from internimage.ms_deform_attn import use_ops_ms_deform_attn
-from internimage.published_layouts import PUBLISHED_MASK2FORMER
+from internimage.checkpoint.loading import read_published_layout
+from internimage.checkpoint.published_layouts import PUBLISHED_MASK2FORMER
+from internimage.models.ms_deform_attn import use_ops_ms_deform_attn
 
 from .msda import CustomMultiScaleDeformableAttention
 
 
 class PublishedMask2FormerHead(Mask2FormerHead):
     """mmseg 1's Mask2FormerHead loading the published layout, with the published test-time order,
-    its pixel decoder's deformable attention on the op package's kernel."""
+    its pixel decoder's deformable attention on the op package's kernel.
+
+    Args:
+        pixel_decoder: mmseg's pixel decoder config; its encoder's ``self_attn_cfg`` may carry
+            ``use_softmax=False`` (raw attention weights, ``CustomMultiScaleDeformableAttention``).
+        *args, **kwargs: mmseg's ``Mask2FormerHead`` arguments.
+    """
 
     def __init__(self, *args, pixel_decoder, **kwargs):
         # mmdet's pixel decoder builds mmcv's attention from self_attn_cfg whatever its type: the raw-weights

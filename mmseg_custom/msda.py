@@ -7,7 +7,12 @@ from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttention, Mul
 
 
 class CustomMultiScaleDeformableAttention(MultiScaleDeformableAttention):
-    """mmcv's MultiScaleDeformableAttention; with ``use_softmax=False`` the attention weights are raw."""
+    """mmcv's MultiScaleDeformableAttention; with ``use_softmax=False`` the attention weights are raw.
+
+    Args:
+        use_softmax: softmax over each query's attention weights (mmcv's); False: used as projected.
+        *args, **kwargs: mmcv's ``MultiScaleDeformableAttention`` arguments.
+    """
 
     def __init__(self, *args, use_softmax=True, **kwargs):
         super().__init__(*args, **kwargs)

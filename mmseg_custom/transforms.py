@@ -13,7 +13,12 @@ class LabelMapError(ValueError):
 class CheckSegLabels(BaseTransform):
     """Place right after ``LoadAnnotations``: the label map must have its image's size, and every
     label must be a class index (< ``num_classes``) or ``ignore_index``. Without a label map
-    (inference drops ``LoadAnnotations``) it does nothing."""
+    (inference drops ``LoadAnnotations``) it does nothing.
+
+    Args:
+        num_classes: labels must be below it ...
+        ignore_index: ... or equal to this.
+    """
 
     def __init__(self, num_classes, ignore_index=255):
         self.num_classes = num_classes
@@ -70,7 +75,11 @@ MAPILLARY_V12_CLASSES = 66
 class MapillaryToCityscapesLabels(BaseTransform):
     """Relabel a Mapillary Vistas v1.2 label map (class ids 0-65) with the 19 Cityscapes train ids
     (MAPILLARY_V12_TO_CITYSCAPES), every other class ``ignore_index``; place it after
-    ``LoadAnnotations`` (and a ``CheckSegLabels(num_classes=66)`` that rejects ids above 65)."""
+    ``LoadAnnotations`` (and a ``CheckSegLabels(num_classes=66)`` that rejects ids above 65).
+
+    Args:
+        ignore_index: the label of every Mapillary class without a Cityscapes train id.
+    """
 
     def __init__(self, ignore_index=255):
         self.ignore_index = ignore_index

@@ -2,7 +2,7 @@
 on its own, MALLOC_MMAP_THRESHOLD_, so that a freed tensor leaves the resident set at once): for a config
 at a small size, with and without activation checkpointing, prints as JSON
 
-- ``fake``: internimage.training_memory's measurement on fake tensors,
+- ``fake``: internimage.analysis.training_memory's measurement on fake tensors,
 - ``resident``: what a real training step (forward, loss, backward) adds to the process's peak resident
   memory (VmHWM, reset through /proc/self/clear_refs after the model is built and has taken one step).
 
@@ -16,7 +16,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from internimage import training_memory as tm
+from internimage.analysis import training_memory as tm
 
 BATCH = 2
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from internimage import InternImage
-from internimage.variants import ARCH_SETTINGS, CLIP_HEAD_VARIANTS
+from internimage.models.arch_settings import ARCH_SETTINGS, CLIP_HEAD_VARIANTS, FLASH_ARCH_SETTINGS
 from published import KEYS_DIR
 
 # tests/data/published/MODELS.md, "Measured from the published architecture": (classifier, backbone) parameters.
@@ -50,6 +50,67 @@ def test_published_sizes_and_keys(name):
 def test_defaults_are_internimage_t():
     default, t = InternImage(), InternImage(**ARCH_SETTINGS['t'])
     assert {k: v.shape for k, v in default.state_dict().items()} == {k: v.shape for k, v in t.state_dict().items()}
+
+
+def shapes(model):
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize('name', list(ARCH_SETTINGS))
+def test_arch_is_the_published_size(name):
+    """``arch=`` builds the size's model: the same parameters as its explicit arguments."""
+    with torch.device('meta'):
+        assert shapes(InternImage(arch=name)) == shapes(InternImage(**ARCH_SETTINGS[name]))
+
+
+@pytest.mark.parametrize('name', list(FLASH_ARCH_SETTINGS))
+def test_flash_arch_is_the_published_size(name):
+    from internimage import FlashInternImage
+    with torch.device('meta'):
+        by_arch, explicit = FlashInternImage(arch=name), FlashInternImage(**FLASH_ARCH_SETTINGS[name])
+    assert shapes(by_arch) == shapes(explicit)
+    block = by_arch.levels[0].blocks[0]
+    assert (block.mlp.fc2.bias is not None) == (name == 'l')  # L turns the fc2 bias on against the default
+    assert block.dcn.offset_scale == FLASH_ARCH_SETTINGS[name]['offset_scale']
+
+
+def test_explicit_arguments_win_over_arch():
+    """As a config's own keys over its base's: S with the detection configs' layer scale and pre-norm,
+    the core op given positionally; everything else is S's."""
+    with torch.device('meta'):
+        model = InternImage('DCNv3_pytorch', arch='s', layer_scale=1.0, post_norm=False)
+        expected = InternImage(**{**ARCH_SETTINGS['s'], 'core_op': 'DCNv3_pytorch', 'layer_scale': 1.0,
+                                  'post_norm': False})
+    assert shapes(model) == shapes(expected)
+    block = model.levels[0].blocks[0]
+    assert model.channels == 80 and not block.post_norm and type(block.dcn).__name__ == 'DCNv3_pytorch'
+    assert torch.equal(InternImage(**TINY, layer_scale=1.0).levels[0].blocks[0].gamma1, torch.ones(16))
+    assert block.gamma1.shape == (80, )
+
+
+def test_composite_arch():
+    from internimage.models.composite import CBInternImage
+    with torch.device('meta'):
+        model = CBInternImage(arch='t', depths=[1, 1, 2, 1])
+    assert [m.channels for m in model.cb_modules] == [64, 64]
+    assert model.cb_modules[1].levels[3].blocks[0].dcn.group == 32  # T's groups
+    assert [len(level.blocks) for level in model.cb_modules[0].levels] == [1, 1, 2, 1]
+
+
+def test_unknown_arch_is_named():
+    from internimage import FlashInternImage
+    with pytest.raises(ValueError, match=r"^InternImage: arch must be one of \['t', 's', 'b', 'l', 'xl', 'h', 'g'\], "
+                                         r"got 'm'$"):
+        InternImage(arch='m')
+    with pytest.raises(ValueError, match=r"^FlashInternImage: arch must be one of \['t', 's', 'b', 'l'\], got 'xl'$"):
+        FlashInternImage(arch='xl')
+
+
+def test_arch_is_in_the_signature():
+    import inspect
+    parameters = inspect.signature(InternImage).parameters
+    assert parameters['arch'].default is None and parameters['channels'].default == 64
+    assert list(parameters)[-2:] == ['arch', 'kwargs']
 
 
 def test_forward_shapes_and_out_indices():
@@ -156,7 +217,7 @@ def test_load_log_reports_missing_gammas_and_unused_keys(tmp_path):
     path = save_layouts(source, tmp_path)['classification']
     model = InternImage(**TINY, layer_scale=1.0, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     logger = MMLogger.get_instance('test_backbone_load', log_file=str(tmp_path / 'load.log'))
-    from internimage.checkpoint import load_backbone_checkpoint
+    from internimage.checkpoint.loading import load_backbone_checkpoint
     missing, unexpected = load_backbone_checkpoint(model, str(path), logger=logger)
     assert sorted(missing) == sorted(k for k in model.state_dict() if k.endswith(('gamma1', 'gamma2')))
     assert unexpected == []
@@ -200,7 +261,7 @@ def test_url_checkpoints_load_weights_only(monkeypatch):
     """mmengine loads URLs through torch.hub, whose default is weights_only=False."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from internimage.safe_loading import allow_mmengine_checkpoints
+    from internimage.checkpoint.safe_loading import allow_mmengine_checkpoints
     calls = []
     monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', lambda url, **kw: calls.append((url, kw)) or {})
     allow_mmengine_checkpoints()

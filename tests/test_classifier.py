@@ -83,7 +83,8 @@ def test_every_config_builds_with_published_size(name):
 
 
 def test_feature_extraction_gives_four_stages():
-    """The README's recipe: mmpretrain's FeatureExtractor with out_indices (0, 1, 2, 3)."""
+    """The documented recipe (docs/en/user_guides/train_test.md): mmpretrain's FeatureExtractor with
+    out_indices (0, 1, 2, 3)."""
     import numpy as np
     from mmpretrain.apis import FeatureExtractor
     cfg = Config.fromfile(str(CONFIGS / 'internimage_t_1k_224.py'))

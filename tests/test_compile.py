@@ -3,7 +3,7 @@ backward), and a UPerNet forward compiles with the same outputs as eager.
 
 Small models and the aot_eager backend (dynamo and AOT autograd with the op's fake kernel and
 autograd registration, without inductor's code generation) keep these tests fast;
-tools/benchmark_backbone.py --compile runs InternImage-T through inductor."""
+tools/analysis_tools/benchmark_backbone.py --compile runs InternImage-T through inductor."""
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope

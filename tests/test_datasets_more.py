@@ -649,7 +649,7 @@ def test_missing_detection_data_is_named(config, tmp_path):
     from mmengine.registry import DefaultScope
 
     import mmdet_custom  # noqa: F401
-    from internimage.launch import build_checked_dataset, run_safely
+    from internimage.engine.launch import build_checked_dataset, run_safely
     dataset = with_data_root(Config.fromfile(str(ROOT / 'configs' / config)).train_dataloader.dataset,
                              tmp_path / 'nowhere')
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(SystemExit) as exit:
@@ -663,7 +663,7 @@ def test_missing_openimages_metas_are_named(tmp_path):
     from mmengine.registry import DefaultScope
 
     import mmdet_custom  # noqa: F401
-    from internimage.launch import build_checked_dataset, run_safely
+    from internimage.engine.launch import build_checked_dataset, run_safely
     data = make_openimages(tmp_path / 'OpenImages')
     (data / 'annotations' / 'train-image-metas.pkl').unlink()
     config = ROOT / 'configs' / 'openimages' / 'dino_4scale_cbinternimage_h_objects365_openimages_ss.py'

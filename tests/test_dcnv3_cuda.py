@@ -1,5 +1,5 @@
 """The CUDA kernels (DCNv3, and DCNv4 through the same kernels) against the reference. GPU-only: CI has no GPU, so these run on a
-lent GPU machine (see README, "Testing the CUDA kernel")."""
+lent GPU machine (docs/en/advanced_guides/operators.md, "The CUDA kernels")."""
 import pytest
 import torch
 

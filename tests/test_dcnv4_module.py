@@ -108,7 +108,7 @@ def test_backbone_swap_gives_the_same_features():
         for a, b in zip(getattr(swapped, mode)()(x), getattr(plain, mode)()(x)):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # The FLOP count sees the DCNv4 op (its points from the kernel, not the padded offset_mask).
-    from internimage.flops import flop_analyzer
+    from internimage.analysis.flops import flop_analyzer
     assert flop_analyzer(swapped, (x,)).total() == flop_analyzer(plain, (x,)).total()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tools/misc'))
 from make_shapes_dataset import make_dataset  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def trained_weights(work, task):
 
 def test_demo_runs_end_to_end_and_again_the_same(tmp_path):
     # The demo's image size: smaller images are padded with ignored labels, which mmseg 1.2.2's class-weighted
-    # cross-entropy cannot take (it indexes the weights with 255; README, "The demo").
+    # cross-entropy cannot take (it indexes the weights with 255; docs/en/demo.md).
     data = make_dataset(tmp_path / 'shapes', train=16, val=4, size=128, seed=4)
     work = tmp_path / 'demo'
     result = run_demo(data, work)
@@ -60,7 +60,7 @@ def test_demo_runs_end_to_end_and_again_the_same(tmp_path):
 # After EARLY_ITERS iterations of the demo's segmentation recipe (seed 0, the demo's own data), every class
 # has at least this IoU on the held-out images. With the unweighted loss, seed 0 had triangle IoU 0.0 there
 # (98.5% of triangle pixels called background) and never recovered; with the class weights, the least
-# learned class was at 29-70 IoU after 100 iterations in each of five seeds (README, "The demo").
+# learned class was at 29-70 IoU after 100 iterations in each of five seeds (docs/en/demo.md).
 EARLY_ITERS, EARLY_MIN_IOU = 100, 10.0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tools/misc'))
 from make_shapes_dataset import make_dataset  # noqa: E402
 from slurm_cluster import SlurmCluster  # noqa: E402
 from test_classification_e2e import SMALL_CONFIG as CLS_CONFIG  # noqa: E402

@@ -31,7 +31,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dist import broadcast_object_list, get_rank
 
-from internimage.launch import init_cpu_distributed, run_safely
+from internimage.engine.launch import init_cpu_distributed, run_safely
 
 
 def job():

@@ -1,12 +1,12 @@
-"""tools/get_flops.py counts the DCNv3 / DCNv4 cores; InternImage-T at 224 is near the published 5 GFLOPs,
-FlashInternImage-T (no published figure) has the published parameter count."""
+"""tools/analysis_tools/get_flops.py counts the DCNv3 / DCNv4 cores; InternImage-T at 224 is near the published
+5 GFLOPs, FlashInternImage-T (no published figure) has the published parameter count."""
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
-from internimage.flops import flop_analyzer
+from internimage.analysis.flops import flop_analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,8 +23,9 @@ def test_dcnv3_core_is_counted():
 
 
 def test_get_flops_internimage_t():
-    out = subprocess.run([sys.executable, 'tools/get_flops.py', 'configs/imagenet/internimage_t_1k_224.py',
-                          '--shape', '224', '224'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, 'tools/analysis_tools/get_flops.py',
+                          'configs/imagenet/internimage_t_1k_224.py', '--shape', '224', '224'],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
     flops = float(out.split('FLOPs: ')[1].split(' G')[0])
     assert 4.75 <= flops <= 5.25, out  # published: 5G
     assert 'parameters: 29.92 M (backbone 28.75 M)' in out
@@ -34,7 +35,7 @@ def test_get_flops_flash_internimage_t():
     """The tool's count in this process (the command line is the one above): DCNv4 drops DCNv3's depthwise
     conv + LN + GELU branch and its separate offset / mask Linears, so a little less than InternImage-T
     (4.90 G; none published), with the published 29,815,528 parameters."""
-    sys.path.insert(0, str(ROOT / 'tools'))
+    sys.path.insert(0, str(ROOT / 'tools/analysis_tools'))
     from get_flops import count
     flops, backbone_flops, params, _ = count(str(ROOT / 'configs/imagenet/flash_intern_image_t_1k_224.py'), (224, 224))
     assert 4.75e9 <= flops <= 5.0e9 and backbone_flops < flops

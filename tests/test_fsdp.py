@@ -15,7 +15,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tools/misc'))
 sys.path.insert(0, str(ROOT / 'tests'))
 from make_shapes_dataset import make_dataset  # noqa: E402
 from test_distributed import free_port, run  # noqa: E402

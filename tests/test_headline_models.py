@@ -23,7 +23,7 @@ from published_outputs import BUNDLES, load_bundle, published_weights
 from test_published_models import FP32_TOL, FP64_TOL, compare, dino_outputs, load_log  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tools/misc'))
 from make_shapes_dataset import CLASSES, SEMANTIC_CLASSES, make_dataset  # noqa: E402
 
 CB_DINO = ROOT / 'configs' / 'coco' / 'dino_4scale_cbinternimage_h_objects365_coco_ss.py'

@@ -10,7 +10,7 @@ import mmcls_custom  # noqa: F401  (each registers its task's constructor)
 import mmdet_custom  # noqa: F401
 import mmseg_custom  # noqa: F401
 from internimage import FlashInternImage, InternImage
-from internimage.layer_decay import layer_id_of
+from internimage.engine.layer_decay import layer_id_of
 
 DEPTHS = [1, 1, 2, 1]
 

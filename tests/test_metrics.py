@@ -10,7 +10,7 @@ import torch
 from mmengine.registry import DefaultScope
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tools/misc'))
 from make_shapes_dataset import CLASSES, make_dataset  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""mmcv's MultiScaleDeformableAttention on the op package (internimage/ms_deform_attn.py): the same
+"""mmcv's MultiScaleDeformableAttention on the op package (internimage/models/ms_deform_attn.py): the same
 module and results as mmcv's, in our DINO (all variants) and Mask2Former models."""
 import copy
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmcv.ops.multi_scale_deform_attn import MultiScaleDeformableAttention
 
-from internimage.ms_deform_attn import OpsMultiScaleDeformableAttention, use_ops_ms_deform_attn
+from internimage.models.ms_deform_attn import OpsMultiScaleDeformableAttention, use_ops_ms_deform_attn
 from test_published_models import build_on_meta
 
 SHAPES = torch.tensor([[8, 11], [4, 6], [2, 3], [1, 2]])
@@ -63,8 +63,8 @@ def test_models_use_the_op(name, expected):
 
 
 def test_flops_count_as_mmcv_module():
-    """internimage.flops counts the op as mmcv's grid_sample path was counted: the same total."""
-    from internimage.flops import flop_analyzer
+    """internimage.analysis.flops counts the op as mmcv's grid_sample path was counted: the same total."""
+    from internimage.analysis.flops import flop_analyzer
     torch.manual_seed(0)
     theirs = MultiScaleDeformableAttention(64, num_heads=4, num_levels=4, num_points=3, batch_first=True).eval()
     ours = copy.deepcopy(theirs)

@@ -19,8 +19,8 @@ from internimage.deploy.model import load_model
 from internimage.deploy.runtime import DeployedModel, open_session
 from internimage.deploy.verify import (as_file, compare_detections, differences, reference, relative_difference,
                                        run_file, sample_pixels, second_shape, verify)
-from internimage.variants import MASK2FORMER_STOCK_WIDTHS
 from pipeline_reference import reference_outputs, write_image
+from reduced_models import MASK2FORMER_STOCK_WIDTHS
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFIER = ROOT / 'configs/imagenet/internimage_t_1k_224.py'

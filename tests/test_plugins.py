@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from internimage import FlashInternImage, InternImage
-from internimage.layer_decay import (ClassificationLayerDecayOptimizerConstructor,
+from internimage.engine.layer_decay import (ClassificationLayerDecayOptimizerConstructor,
                                      DetectionLayerDecayOptimizerConstructor,
                                      SegmentationLayerDecayOptimizerConstructor)
 

@@ -41,7 +41,7 @@ def backbone_default(key):
     """The default of FlashInternImage's argument ``key`` (its own, else InternImage's)."""
     import inspect
 
-    from internimage.backbone import FlashInternImage, InternImage
+    from internimage.models.backbone import FlashInternImage, InternImage
     for cls in (FlashInternImage, InternImage):
         parameter = inspect.signature(cls.__init__).parameters.get(key)
         if parameter is not None and parameter.kind is not parameter.VAR_KEYWORD:

@@ -1,4 +1,4 @@
-"""tools/make_shapes_dataset.py: reproducible from the seed, versioned, labels consistent across the
+"""tools/misc/make_shapes_dataset.py: reproducible from the seed, versioned, labels consistent across the
 COCO and ADE-style formats, shape colours in their class's hue family."""
 import colorsys
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools/misc'))
 import make_shapes_dataset as shapes  # noqa: E402
 
 

@@ -1,8 +1,8 @@
-"""The memory of a training step measured on fake tensors (internimage/training_memory.py,
-tools/training_memory.py) against real training steps on this CPU, and the README's table against the
-tool. Reduced models keep the published H / G structure (UperNet-H's blocks and heads; DINO-G's
-post-norms, EfficientFFN checkpointed in chunks, the denoising queries, multi-scale deformable attention)
-with few blocks and channels."""
+"""The memory of a training step measured on fake tensors (internimage/analysis/training_memory.py,
+tools/analysis_tools/training_memory.py) against real training steps on this CPU, and the documented table
+(docs/en/user_guides/sharded_training.md) against the tool. Reduced models keep the published H / G
+structure (UperNet-H's blocks and heads; DINO-G's post-norms, EfficientFFN checkpointed in chunks, the
+denoising queries, multi-scale deformable attention) with few blocks and channels."""
 import json
 import os
 import subprocess
@@ -60,13 +60,14 @@ def test_fake_measurement_equals_a_real_training_step(tmp_path, name):
     assert checkpointed['parameters'] == plain['parameters'] > 0
 
 
-def test_readme_table_is_the_tools_output():
-    """The README's memory table is what tools/training_memory.py prints (UperNet-H's row, at 896x896)."""
-    result = subprocess.run([sys.executable, 'tools/training_memory.py', '--markdown',
+def test_documented_table_is_the_tools_output():
+    """The memory table of docs/en/user_guides/sharded_training.md is what
+    tools/analysis_tools/training_memory.py prints (UperNet-H's row, at 896x896)."""
+    result = subprocess.run([sys.executable, 'tools/analysis_tools/training_memory.py', '--markdown',
                              'configs/ade20k/upernet_internimage_h_896_160k_ade20k.py'],
                             cwd=ROOT, capture_output=True, text=True, timeout=600,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stderr[-4000:]
     header, _, row = [line for line in result.stdout.splitlines() if line.startswith('|')]
-    readme = (ROOT / 'README.md').read_text()
-    assert header in readme and row in readme, result.stdout
+    page = (ROOT / 'docs/en/user_guides/sharded_training.md').read_text()
+    assert header in page and row in page, result.stdout

@@ -1,6 +1,6 @@
 """The main job on the embedded demo data (``make demo``), on a CPU, in a few minutes:
 
-1. generate the shapes dataset (tools/make_shapes_dataset.py) under data/shapes if missing;
+1. generate the shapes dataset (tools/misc/make_shapes_dataset.py) under data/shapes if missing;
 2. train the tiny InternImage Mask R-CNN (two processes, PyTorch distributed over gloo through
    tools/dist_train.sh) and UPerNet (one process) from scratch with tools/train.py;
 3. evaluate both on the held-out images with tools/test.py (COCO mAP, mIoU);
@@ -22,9 +22,9 @@ import subprocess
 import sys
 import time
 
-from make_shapes_dataset import CLASSES, SEMANTIC_CLASSES, is_current  # tools/, beside this script
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'misc'))
+from make_shapes_dataset import CLASSES, SEMANTIC_CLASSES, is_current  # noqa: E402
 # metrics: the summary's names for the keys tools/test.py logs; class_metric: the logged key of one
 # class's figure (the demo configs evaluate with ClassAPCocoMetric / ClassIoUMetric, which return them).
 TASKS = {
@@ -171,7 +171,7 @@ def main():
     start = time.time()
 
     if not is_current(args.data):  # missing, or written by an older generator
-        run([sys.executable, 'tools/make_shapes_dataset.py', args.data])
+        run([sys.executable, 'tools/misc/make_shapes_dataset.py', args.data])
 
     if args.seeds is None:  # the main job: the configs' own seed
         summary = {task: train_and_test(task, args, osp.join(args.work_dir, task)) for task in args.tasks}

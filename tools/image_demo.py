@@ -11,7 +11,7 @@ import mmcv
 from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 
-from internimage.safe_loading import CheckpointError, allow_mmengine_checkpoints
+from internimage.checkpoint.safe_loading import CheckpointError, allow_mmengine_checkpoints
 
 
 def draw_prediction(image_path, config, checkpoint, out_file, score_thr=0.3, device='cpu'):

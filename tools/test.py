@@ -14,7 +14,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from internimage.launch import build_runner, load_config, run_safely
+from internimage.engine.launch import build_runner, load_config, run_safely
 
 # Per scope: the visualization hook to switch on for --show-dir, and the metric that dumps results.
 SHOW_HOOKS = {'mmdet': 'DetVisualizationHook', 'mmseg': 'SegVisualizationHook', 'mmpretrain': 'VisualizationHook'}

@@ -14,9 +14,9 @@ import sys
 
 from mmengine.config import DictAction
 
-from internimage.fsdp import use_fsdp
-from internimage.launch import build_runner, load_config, run_safely
-from internimage.safe_loading import CheckpointError, check_loadable, checkpoints_newest_first
+from internimage.checkpoint.safe_loading import CheckpointError, check_loadable, checkpoints_newest_first
+from internimage.engine.fsdp import use_fsdp
+from internimage.engine.launch import build_runner, load_config, run_safely
 
 
 def parse_args(argv=None):

@@ -1,5 +1,5 @@
 # A tiny InternImage Mask R-CNN trained from scratch on the embedded shapes dataset
-# (tools/make_shapes_dataset.py; `make demo` writes it to data/shapes). Same model code, config
+# (tools/misc/make_shapes_dataset.py; `make demo` writes it to data/shapes). Same model code, config
 # inheritance and tools as the COCO configs, sized for a 2-core CPU: 128x128 images, 3 classes.
 # Recipe: 2 processes x 8 images (`make demo` runs tools/dist_train.sh CONFIG 2, over gloo on CPUs).
 # Batches of 16 for 800-900 iterations reached bbox mAP 0.73 where batches of 8 for 1000 reached 0.69-0.70.

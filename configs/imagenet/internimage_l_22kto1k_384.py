@@ -1,6 +1,6 @@
 # InternImage-L, ImageNet-22K pre-trained, fine-tuned on ImageNet-1K at 384x384: top-1 87.7 published.
-# Fine-tuning recipe (tests/data/published/CONFIGS.md): 20 epochs (2 warm-up), AdamW lr 2e-5 for a total
-# batch of 512, layer-wise decay 0.9 with DCNv3 offset lr x0.1, label smoothing 0.3, no mixup/cutmix/erasing,
+# Fine-tuning recipe, as published: 20 epochs (2 warm-up), AdamW lr 2e-5 for a total batch of 512,
+# layer-wise decay 0.9 with DCNv3 offset lr x0.1, label smoothing 0.3, no mixup/cutmix/erasing,
 # EMA, gradient checkpointing, drop path 0.1.
 _base_ = ['./internimage_t_1k_224.py']
 

@@ -1,7 +1,7 @@
-# InternImage-T, ImageNet-1K, 224x224: top-1 83.5 published (tests/data/published/MODELS.md).
-# Recipe (tests/data/published/CONFIGS.md): AdamW lr 5e-4 for a total batch of 512 (8 GPUs x 64),
-# wd 0.05, cosine with 20 warm-up epochs of 300, grad clip 5.0, label smoothing 0.1, RandAugment,
-# random erasing 0.25, mixup 0.8, cutmix 1.0, EMA 0.9999, drop path 0.1.
+# InternImage-T, ImageNet-1K, 224x224: top-1 83.5 published (configs/imagenet/README.md).
+# Recipe, as published: AdamW lr 5e-4 for a total batch of 512 (8 GPUs x 64), wd 0.05, cosine with
+# 20 warm-up epochs of 300, grad clip 5.0, label smoothing 0.1, RandAugment, random erasing 0.25,
+# mixup 0.8, cutmix 1.0, EMA 0.9999, drop path 0.1.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',

@@ -34,8 +34,8 @@ def load_model(config, checkpoint=None, cfg_options=None):
         if checkpoint is None:
             model.init_weights()
     if checkpoint is not None:
-        from internimage.checkpoint import unwrap_state_dict
-        from internimage.safe_loading import allow_mmengine_checkpoints
+        from internimage.checkpoint.loading import unwrap_state_dict
+        from internimage.checkpoint.safe_loading import allow_mmengine_checkpoints
         allow_mmengine_checkpoints()
         state = unwrap_state_dict(CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), checkpoint)
         load_state_dict(model, state, strict=True)

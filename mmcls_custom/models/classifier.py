@@ -8,7 +8,7 @@ import torch
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 
-from internimage.checkpoint import BACKBONE_PREFIXES
+from internimage.checkpoint.loading import BACKBONE_PREFIXES
 
 
 def published_to_classifier_keys(state_dict):

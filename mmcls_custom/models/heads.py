@@ -20,7 +20,15 @@ from ops_dcnv3.modules import build_act_layer, build_norm_layer
 
 @MODELS.register_module()
 class InternImageClsHead(ClsHead):
-    """Head of InternImage-T..XL."""
+    """Head of InternImage-T..XL: 1x1 conv (no bias), BatchNorm, activation, global average pooling, Linear.
+
+    Args:
+        in_channels: the last stage's width.
+        num_classes: number of classes; 0: no Linear (``forward`` returns the pooled features).
+        cls_scale: width of the 1x1 conv over ``in_channels``.
+        act_layer: activation after the BatchNorm (``'GELU'``, ``'ReLU'``).
+        **kwargs: mmpretrain ``ClsHead``'s arguments (``loss``, ``topk``, ``init_cfg``, ...).
+    """
 
     def __init__(self, in_channels, num_classes, cls_scale=1.5, act_layer='GELU', **kwargs):
         super().__init__(**kwargs)
@@ -81,7 +89,17 @@ class AttentionPooling(nn.Module):
 
 @MODELS.register_module()
 class InternImageClipHead(ClsHead):
-    """Clip-projector head of InternImage-H/G; ``in_channels`` is the last stage's width."""
+    """Clip-projector head of InternImage-H/G: the last two stages mapped to ``clip_embed_dim`` channels at the
+    third stage's size, summed, attention-pooled to ``out_dim``, LayerNorm, Linear.
+
+    Args:
+        in_channels: the last stage's width (the third stage's is half of it).
+        num_classes: number of classes; 0: no Linear (``forward`` returns the pooled features).
+        clip_embed_dim: channels of the summed stage features.
+        attn_pool_num_heads: heads of the attention pooling.
+        out_dim: width of the pooled features.
+        **kwargs: mmpretrain ``ClsHead``'s arguments (``loss``, ``topk``, ``init_cfg``, ...).
+    """
 
     def __init__(self, in_channels, num_classes, clip_embed_dim=1024, attn_pool_num_heads=16, out_dim=768,
                  **kwargs):

@@ -1,5 +1,4 @@
-# The DETR-style multi-scale training augmentation of the published 3x and DINO recipes
-# (tests/data/published/CONFIGS.md):
+# The DETR-style multi-scale training augmentation of the published 3x and DINO recipes:
 # random flip, then either resize the short side to 480..800 (step 32, long side <= 1333), or resize
 # to 400/500/600, crop an absolute-range 384x600 patch and resize as in the first branch.
 # Named so that they do not collide with the ``train_pipeline`` of the config that uses them.
