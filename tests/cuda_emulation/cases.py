@@ -257,16 +257,22 @@ ALL_INSTANTIATIONS = {
                  f'msda_forward_kernel<{t}, 1>', f'msda_backward_kernel<{t}, {vec}>', f'msda_backward_kernel<{t}, 1>']
 }
 
-# The thread orders every case runs in: as launched, and threads reversed with the blocks shuffled.
-ORDERS = {'in-order': (False, 0), 'reversed-shuffled': (True, 12345)}
+# The thread orders every case runs in: as launched, and threads reversed with the blocks shuffled;
+# (reverse threads, block shuffle seed, the side of each tensor that touches an inaccessible page).
+GUARD_AFTER, GUARD_BEFORE = 1, 2
+ORDERS = {'in-order': (False, 0, GUARD_AFTER), 'reversed-shuffled': (True, 12345, GUARD_BEFORE)}
 
 
 def run_case(emulation, case, order='in-order'):
-    """Runs ``case`` in thread order ``order``; returns (largest difference, kernels launched)."""
-    emulation.set_schedule(*ORDERS[order])
+    """Runs ``case`` in thread order ``order``, its tensors (inputs, outputs, the CPU kernels' too)
+    against inaccessible pages; returns (largest difference, kernels launched)."""
+    reverse, seed, guard = ORDERS[order]
+    emulation.set_schedule(reverse, seed)
     emulation.reset_launches()
+    emulation.guard_memory(guard)
     try:
         worst = case.run(emulation)
     finally:
+        emulation.guard_memory(0)
         emulation.set_schedule(False, 0)
     return worst, set(emulation.launches())

@@ -9,6 +9,7 @@
 #include <torch/library.h>
 
 #include <cuda_emulation.h>
+#include <guarded_allocator.h>
 
 #define EMU_CONCAT2(a, b) a##b
 #define EMU_CONCAT(a, b) EMU_CONCAT2(a, b)
@@ -117,6 +118,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       },
       pybind11::arg("reverse_threads"), pybind11::arg("block_shuffle_seed"));
   m.def("set_mutation", [](int k) { emu::registry().mutation = k; }, "0: the kernels as written; k: planted bug k.");
+  m.def(
+      "guard_memory", [](int side) { emu::guarded_allocator().install(side); },
+      "CPU tensors against an inaccessible page: 1 after their end, 2 before their start, 0 off (see "
+      "guarded_allocator.h).");
   m.def("selftest", &run_selftest, "Runs one rule-breaking kernel (its error is raised).");
   m.def("selftest_names", &selftest_names);
 }

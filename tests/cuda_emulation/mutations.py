@@ -34,6 +34,14 @@ MUTATIONS = [
     Mutation('early return before the warp shuffles', DCN,
              'const bool active = idx < total;  // inactive lanes still take part in the shuffles',
              'const bool active = idx < total; if (MUTANT && !active) return;'),
+    Mutation('MSDA forward writes one vector past the output', MSDA,
+             'const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;\n  if (idx >= total) return;',
+             'const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;\n'
+             '  if (idx >= total + (MUTANT ? 1 : 0)) return;'),
+    Mutation('generic backward reads the offset before the pixel (index -1)', DCN,
+             'const int64_t o = layout.offset_at(pix, grp, k), go = grad_layout.offset_at(pix, grp, k);',
+             'const int64_t o = layout.offset_at(pix, grp, k) - (MUTANT && idx == 0 ? 1 : 0), '
+             'go = grad_layout.offset_at(pix, grp, k);'),
     Mutation('MSDA lane sum cut short', MSDA,
              'for (int offset = static_cast<int>(lanes) / 2; offset > 0; offset /= 2)',
              'for (int offset = static_cast<int>(lanes) / 2; offset > (MUTANT ? 1 : 0); offset /= 2)'),
