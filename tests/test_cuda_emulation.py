@@ -53,6 +53,7 @@ RULE_BREAKERS = {
     'shuffle-against-barrier': 'names lane 16, which waits at .*selftest.cu:49 instead',
     'outside-mask': 'reads lane 16 outside its mask',
     'shared-overrun': 'faulted',
+    'stack-overflow': 'faulted',
     'misaligned-vector': 'trapped',
     'too-many-threads': r'invalid block \(1025, 1, 1\)',
     'too-much-shared': '49160 bytes of dynamic shared memory',
@@ -99,7 +100,8 @@ def test_level_tables_are_checked_against_value(emulation, direction, device):
 
 @pytest.fixture
 def deterministic():
-    before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True)
     yield
     torch.use_deterministic_algorithms(before, warn_only=warn_only)

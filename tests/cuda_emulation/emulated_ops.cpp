@@ -26,7 +26,8 @@
 #define TORCH_LIBRARY(ns, m) EMU_UNREGISTERED(m)
 #define TORCH_LIBRARY_FRAGMENT(ns, m) EMU_UNREGISTERED(m)
 #define TORCH_LIBRARY_IMPL(ns, key, m) EMU_UNREGISTERED(m)
-#define PYBIND11_MODULE(name, m) [[maybe_unused]] static void EMU_CONCAT(emu_module_, __COUNTER__)(pybind11::module_ & m)
+#define PYBIND11_MODULE(name, m) \
+  [[maybe_unused]] static void EMU_CONCAT(emu_module_, __COUNTER__)(pybind11::module_ & m)
 
 #include "dcnv3_ops.cpp"
 // Both files name their kernel interfaces CpuKernels / CudaKernels (each in its own file's

@@ -35,7 +35,8 @@ MUTATIONS = [
              'const bool active = idx < total;  // inactive lanes still take part in the shuffles',
              'const bool active = idx < total; if (MUTANT && !active) return;'),
     Mutation('MSDA forward writes one vector past the output', MSDA,
-             'const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;\n  if (idx >= total) return;',
+             'const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;\n'
+             '  if (idx >= total) return;',
              'const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;\n'
              '  if (idx >= total + (MUTANT ? 1 : 0)) return;'),
     Mutation('generic backward reads the offset before the pixel (index -1)', DCN,

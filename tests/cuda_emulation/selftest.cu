@@ -68,6 +68,15 @@ __global__ void misaligned_vector(const float* in, float* out) {
   out[threadIdx.x] = v.v[0];
 }
 
+// Recursion without end: the fiber's stack overflows into its guard page.
+__device__ int deeper(int depth) {
+  volatile char frame[4096];
+  frame[depth % 4096] = static_cast<char>(depth);
+  return depth < 0 ? 0 : deeper(depth + 1) + frame[0];
+}
+
+__global__ void stack_overflow(float* out) { out[threadIdx.x] = static_cast<float>(deeper(0)); }
+
 // Sums over 8-lane groups in a block of 44 threads (a partial last warp), with threads past 40
 // returning after a barrier: must give 8 everywhere.
 __global__ void partial_warp_sums(float* out, int active) {
@@ -93,6 +102,7 @@ const std::map<std::string, std::function<void()>>& selftests() {
       {"outside-mask", [] { outside_mask<<<1, 32>>>(buffer.data()); }},
       {"shared-overrun", [] { shared_overrun<<<1, 32, 32 * sizeof(int64_t)>>>(buffer.data()); }},
       {"misaligned-vector", [] { misaligned_vector<<<1, 1>>>(aligned_input, buffer.data()); }},
+      {"stack-overflow", [] { stack_overflow<<<1, 2>>>(buffer.data()); }},
       {"too-many-threads", [] { exited_lane<<<1, 1025>>>(buffer.data()); }},
       {"too-much-shared", [] { shared_overrun<<<1, 32, 48 * 1024 + 8>>>(buffer.data()); }},
       {"too-many-blocks", [] { exited_lane<<<2147483648LL, 32>>>(buffer.data()); }},

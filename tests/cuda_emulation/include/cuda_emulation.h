@@ -170,7 +170,7 @@ inline void barrier(const char* site) {
 }
 
 template <typename T>
-T shuffle(const char* site, Shuffle kind, unsigned mask, T value, int operand, int width) {
+T shuffle(const char* site, Shuffle kind, unsigned mask, T value, int operand, int width = 32) {
   static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(uint64_t), "shuffles move up to 8 bytes");
   Fiber& f = self();
   f.wait = Wait::kShuffle;
@@ -186,11 +186,6 @@ T shuffle(const char* site, Shuffle kind, unsigned mask, T value, int operand, i
   return result;
 }
 
-template <typename T>
-T shuffle_as(const char* site, Shuffle kind, unsigned mask, T value, int operand, int width = 32) {
-  return shuffle<T>(site, kind, mask, value, operand, width);
-}
-
 // The lane whose value ``lane`` receives (its own when the source lies outside its segment).
 inline int source_lane(const Fiber& f, int lane) {
   const int width = f.width, segment = lane / width * width;
@@ -204,7 +199,7 @@ inline int source_lane(const Fiber& f, int lane) {
   return (source < segment || source >= segment + width) ? lane : source;
 }
 
-inline std::string describe(const Block& block, int64_t thread);
+inline std::string describe(int64_t thread);
 
 inline bool same_site(const char* a, const char* b) { return a && b && std::strcmp(a, b) == 0; }
 
@@ -219,8 +214,8 @@ inline bool resolve_warp(Block& block, int64_t first, int64_t count) {
     Fiber& f = block.fibers[t];
     if (f.wait != Wait::kShuffle) continue;
     const int lane = static_cast<int>(t - first);
-    if (f.width <= 0 || f.width > 32 || (f.width & (f.width - 1)) != 0) fail(describe(block, t) + ": bad shuffle width");
-    if (!(f.mask >> lane & 1u)) fail(describe(block, t) + " shuffles with a mask that leaves out its own lane");
+    if (f.width <= 0 || f.width > 32 || (f.width & (f.width - 1)) != 0) fail(describe(t) + ": bad shuffle width");
+    if (!(f.mask >> lane & 1u)) fail(describe(t) + " shuffles with a mask that leaves out its own lane");
     for (int other = 0; other < 32; ++other) {
       if (!(f.mask >> other & 1u)) continue;
       std::ostringstream why;
@@ -235,10 +230,10 @@ inline bool resolve_warp(Block& block, int64_t first, int64_t count) {
               << (o.site ? o.site : "?") << " instead";
         }
       }
-      if (!why.str().empty()) fail(describe(block, t) + why.str());
+      if (!why.str().empty()) fail(describe(t) + why.str());
     }
     const int source = source_lane(f, lane);
-    if (!(f.mask >> source & 1u)) fail(describe(block, t) + " reads lane " + std::to_string(source) + " outside its mask");
+    if (!(f.mask >> source & 1u)) fail(describe(t) + " reads lane " + std::to_string(source) + " outside its mask");
   }
   for (int64_t t = first; t < first + count; ++t) {
     Fiber& f = block.fibers[t];
@@ -250,7 +245,7 @@ inline bool resolve_warp(Block& block, int64_t first, int64_t count) {
 }
 
 // Runs the fibers of one block to completion.
-inline void run_block(Block& block, const std::string& kernel) {
+inline void run_block(Block& block) {
   const int64_t threads = static_cast<int64_t>(block.fibers.size());
   const bool reverse = registry().schedule.reverse_threads;
   for (;;) {
@@ -265,10 +260,10 @@ inline void run_block(Block& block, const std::string& kernel) {
       swapcontext(&block.scheduler, &f.context);
       if (trapped_signal != 0) {
         f.wait = Wait::kDone;
-        fail(describe(block, t) + (trapped_signal == SIGILL ? " trapped (a sanitizer check: misaligned or out-of-bounds "
+        fail(describe(t) + (trapped_signal == SIGILL ? " trapped (a sanitizer check: misaligned or out-of-bounds "
                                                               "access)" : " faulted (invalid memory access)"));
       }
-      if (!block.error.empty()) fail(describe(block, t) + ": " + block.error);
+      if (!block.error.empty()) fail(describe(t) + ": " + block.error);
     }
     bool exchanged = false;
     for (int64_t first = 0; first < threads; first += 32) {
@@ -281,16 +276,15 @@ inline void run_block(Block& block, const std::string& kernel) {
       const Fiber& f = block.fibers[t];
       if (f.wait == Wait::kDone) continue;
       ++live;
-      if (f.wait != Wait::kBarrier) fail(describe(block, t) + " waits at " + f.site + " forever");
+      if (f.wait != Wait::kBarrier) fail(describe(t) + " waits at " + f.site + " forever");
       if (site == nullptr) site = f.site;
-      if (!same_site(f.site, site)) fail(describe(block, t) + " waits at the barrier " + f.site + ", others at " + site);
+      if (!same_site(f.site, site)) fail(describe(t) + " waits at the barrier " + f.site + ", others at " + site);
     }
     if (live == 0) return;
     for (Fiber& f : block.fibers) {
       if (f.wait == Wait::kBarrier) f.wait = Wait::kReady;
     }
   }
-  (void)kernel;
 }
 
 // Fiber stacks (with a guard page below each) and the dynamic shared memory (followed by a guard
@@ -340,11 +334,10 @@ T* dynamic_shared() {
   return reinterpret_cast<T*>(running_block->shared);
 }
 
-inline std::string describe(const Block& block, int64_t thread) {
+inline std::string describe(int64_t thread) {
   std::ostringstream s;
   s << "block (" << blockIdx.x << ", " << blockIdx.y << ", " << blockIdx.z << ") thread " << thread << " (warp "
     << thread / 32 << ", lane " << thread % 32 << ")";
-  (void)block;
   return s.str();
 }
 
@@ -362,14 +355,22 @@ std::string kernel_name() {
   return colons == std::string::npos ? name : name.substr(colons + 2);
 }
 
-// Restores the signal handlers of the host when a launch ends.
+// Catches traps and faults of the kernels during a launch, on a stack of its own (a fiber that
+// overflows its stack cannot run the handler there); restores the host's handlers afterwards.
 struct SignalScope {
+  static constexpr size_t kHandlerStack = 64 * 1024;
   struct sigaction old_ill, old_segv, old_bus;
+  stack_t old_stack;
+  std::vector<unsigned char> handler_stack = std::vector<unsigned char>(kHandlerStack);
   SignalScope() {
+    stack_t stack{};
+    stack.ss_sp = handler_stack.data();
+    stack.ss_size = handler_stack.size();
+    sigaltstack(&stack, &old_stack);
     struct sigaction action {};
     action.sa_handler = on_kernel_signal;
     sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_NODEFER;
+    action.sa_flags = SA_NODEFER | SA_ONSTACK;
     sigaction(SIGILL, &action, &old_ill);
     sigaction(SIGSEGV, &action, &old_segv);
     sigaction(SIGBUS, &action, &old_bus);
@@ -378,6 +379,7 @@ struct SignalScope {
     sigaction(SIGILL, &old_ill, nullptr);
     sigaction(SIGSEGV, &old_segv, nullptr);
     sigaction(SIGBUS, &old_bus, nullptr);
+    sigaltstack(&old_stack, nullptr);
   }
 };
 
@@ -400,7 +402,9 @@ inline std::string check_config(const Config& c) {
 inline void run_launch(const std::string& name, const Config& config, void (*body)(void*), void* argument) {
   Registry& r = registry();
   std::lock_guard<std::recursive_mutex> lock(r.mutex);
-  if (!r.pending_error.empty()) fail("CUDA emulation: launch of " + name + " after an unchecked launch error: " + r.pending_error);
+  if (!r.pending_error.empty()) {
+    fail("CUDA emulation: launch of " + name + " after an unchecked launch error: " + r.pending_error);
+  }
   const std::string invalid = check_config(config);
   if (!invalid.empty()) {
     r.pending_error = "launch of " + name + " failed: " + invalid;
@@ -428,7 +432,8 @@ inline void run_launch(const std::string& name, const Config& config, void (*bod
   SignalScope signals;
   try {
     for (const int64_t b : order) {
-      blockIdx = uint3{static_cast<unsigned>(b % config.grid.x), static_cast<unsigned>(b / config.grid.x % config.grid.y),
+      blockIdx = uint3{static_cast<unsigned>(b % config.grid.x),
+                       static_cast<unsigned>(b / config.grid.x % config.grid.y),
                        static_cast<unsigned>(b / (config.grid.x * config.grid.y))};
       std::memset(block.shared, 0xA5, config.shared_bytes);  // uninitialised shared memory is garbage
       for (int64_t t = 0; t < threads; ++t) {
@@ -440,7 +445,7 @@ inline void run_launch(const std::string& name, const Config& config, void (*bod
         f.context.uc_link = &block.scheduler;
         makecontext(&f.context, fiber_entry, 0);
       }
-      run_block(block, name);
+      run_block(block);
     }
   } catch (const std::exception& e) {
     running_block = outer;
@@ -483,10 +488,10 @@ T atomic_add(T* address, T value) {
 #define EMU_SITE __FILE__ ":" EMU_STRINGIFY(__LINE__)
 
 #define __syncthreads() ::emu::barrier(EMU_SITE)
-#define __shfl_xor_sync(...) ::emu::shuffle_as(EMU_SITE, ::emu::Shuffle::kXor, __VA_ARGS__)
-#define __shfl_down_sync(...) ::emu::shuffle_as(EMU_SITE, ::emu::Shuffle::kDown, __VA_ARGS__)
-#define __shfl_up_sync(...) ::emu::shuffle_as(EMU_SITE, ::emu::Shuffle::kUp, __VA_ARGS__)
-#define __shfl_sync(...) ::emu::shuffle_as(EMU_SITE, ::emu::Shuffle::kIndex, __VA_ARGS__)
+#define __shfl_xor_sync(...) ::emu::shuffle(EMU_SITE, ::emu::Shuffle::kXor, __VA_ARGS__)
+#define __shfl_down_sync(...) ::emu::shuffle(EMU_SITE, ::emu::Shuffle::kDown, __VA_ARGS__)
+#define __shfl_up_sync(...) ::emu::shuffle(EMU_SITE, ::emu::Shuffle::kUp, __VA_ARGS__)
+#define __shfl_sync(...) ::emu::shuffle(EMU_SITE, ::emu::Shuffle::kIndex, __VA_ARGS__)
 
 inline float atomicAdd(float* address, float value) { return emu::atomic_add(address, value); }
 inline double atomicAdd(double* address, double value) { return emu::atomic_add(address, value); }
