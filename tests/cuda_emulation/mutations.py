@@ -13,6 +13,7 @@ class Mutation(NamedTuple):
     file: str  # under ops_dcnv3/csrc/cuda
     original: str
     planted: str
+    occurrence: int = -1  # which occurrence of ``original`` (0: the first); -1: it must be unique
 
 
 DCN = 'dcnv3_cuda.cu'
@@ -23,8 +24,7 @@ MUTATIONS = [
              'const int64_t channel = grp * g.group_channels + (idx % vectors) * kVec;',
              'const int64_t channel = grp * g.group_channels + (idx % vectors) * kVec + (MUTANT ? 1 : 0);'),
     Mutation('forward skips the last element (partial block)', DCN,
-             'if (idx >= total) return;  // idx = (pix * G + grp) * (Cg / kVec) + vector',
-             'if (idx >= total - (MUTANT ? 1 : 0)) return;'),
+             'if (idx >= total) return;', 'if (idx >= total - (MUTANT ? 1 : 0)) return;', occurrence=0),
     Mutation('forward alignment check removed', DCN,
              'if (g.group_channels % kVec == 0 && aligned) {',
              'if (g.group_channels % kVec == 0 && (aligned || MUTANT)) {'),
@@ -32,8 +32,7 @@ MUTATIONS = [
              'for (int width = kCg / 2; width > 0; width /= 2) {',
              'for (int width = kCg / 2; width > (MUTANT ? 1 : 0); width /= 2) {'),
     Mutation('early return before the warp shuffles', DCN,
-             'const bool active = idx < total;  // inactive lanes still take part in the shuffles',
-             'const bool active = idx < total; if (MUTANT && !active) return;'),
+             'const bool active = idx < total;', 'const bool active = idx < total; if (MUTANT && !active) return;'),
     Mutation('MSDA forward writes one vector past the output', MSDA,
              'const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;\n'
              '  if (idx >= total) return;',
@@ -63,7 +62,12 @@ def plant(text, file):
     for number, mutation in enumerate(MUTATIONS, start=1):
         if mutation.file != file:
             continue
-        if text.count(mutation.original) != 1:
-            raise ValueError(f'{file}: the text of mutation {number} ({mutation.name}) is not found exactly once')
-        text = text.replace(mutation.original, mutation.planted.replace('MUTANT', f'(::emu::mutation() == {number})'))
+        found = text.count(mutation.original)
+        if found <= mutation.occurrence or (mutation.occurrence < 0 and found != 1):
+            raise ValueError(f'{file}: the text of mutation {number} ({mutation.name}) is found {found} times')
+        start = -1
+        for _ in range(max(mutation.occurrence, 0) + 1):
+            start = text.index(mutation.original, start + 1)
+        planted = mutation.planted.replace('MUTANT', f'(::emu::mutation() == {number})')
+        text = text[:start] + planted + text[start + len(mutation.original):]
     return text
