@@ -24,7 +24,8 @@ from .rewrite import rewrite
 # Sanitizer checks (misaligned accesses, indices past local arrays) trap; the emulator turns the
 # trap into an error naming the kernel, block and thread.
 FLAGS = ['-O1', '-std=c++20', '-DWITH_CUDA', '-fno-strict-aliasing', '-fsanitize=alignment,bounds',
-         '-fsanitize-undefined-trap-on-error', '-Wno-unused-function', '-Wno-sign-compare']
+         '-fsanitize-undefined-trap-on-error', '-Wno-unused-function', '-Wno-sign-compare',
+         '-Wno-unknown-pragmas']  # nvcc's #pragma unroll
 
 
 def _write_if_changed(path, text):
