@@ -16,7 +16,9 @@
 // - Launch limits (grid, 1024 threads, 48 KiB of shared memory) are checked as a GPU does: the
 //   launch does not run and C10_CUDA_KERNEL_LAUNCH_CHECK() raises.
 // - A trap (SIGILL, e.g. the sanitizer's on a misaligned vector load) or a segmentation fault
-//   inside a kernel stops the launch with an error naming the kernel, block and thread.
+//   inside a kernel (an inaccessible page after the shared memory, below each fiber's stack, or
+//   beside a tensor: guarded_allocator.h) stops the launch with an error naming the kernel, block
+//   and thread.
 #pragma once
 
 #include <signal.h>
