@@ -58,21 +58,27 @@ void check_grad_output(const at::Tensor& grad_output, const MsdaGeometry& g) {
               grad_output.sizes());
 }
 
-// The device kernels behind one interface (the CPU reads the level table on the host, checked
-// there; the CUDA kernels read it from the device).
+// The level table checked against value (msda_levels, and the levels hold exactly value's keys):
+// kernels index value with it unchecked, on every device.
+MsdaLevels checked_levels(const at::Tensor& shapes, const at::Tensor& starts, const MsdaGeometry& g) {
+  MsdaLevels levels = msda_levels(shapes, starts);
+  const int64_t keys = levels.start.empty() ? 0 : levels.start.back() + levels.height.back() * levels.width.back();
+  TORCH_CHECK(keys == g.keys, kOp, ": the levels hold ", keys, " keys, value has ", g.keys);
+  return levels;
+}
+
+// The device kernels behind one interface (the CPU kernels take the level table on the host; the
+// CUDA kernels read it from the device, after the same check on a host copy).
 struct CpuKernels {
   static at::Tensor forward(const at::Tensor& value, const at::Tensor& shapes, const at::Tensor& starts,
                             const at::Tensor& locations, const at::Tensor& weights, const MsdaGeometry& g) {
-    const MsdaLevels levels = msda_levels(shapes, starts);
-    const int64_t keys = levels.start.empty() ? 0 : levels.start.back() + levels.height.back() * levels.width.back();
-    TORCH_CHECK(keys == g.keys, kOp, ": the levels hold ", keys, " keys, value has ", g.keys);
-    return ms_deform_attn_forward_cpu(value, levels, locations, weights, g);
+    return ms_deform_attn_forward_cpu(value, checked_levels(shapes, starts, g), locations, weights, g);
   }
   static std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_output,
                                                                  const at::Tensor& value, const at::Tensor& shapes,
                                                                  const at::Tensor& starts, const at::Tensor& locations,
                                                                  const at::Tensor& weights, const MsdaGeometry& g) {
-    return ms_deform_attn_backward_cpu(grad_output, value, msda_levels(shapes, starts), locations, weights, g);
+    return ms_deform_attn_backward_cpu(grad_output, value, checked_levels(shapes, starts, g), locations, weights, g);
   }
 };
 
@@ -80,6 +86,7 @@ struct CpuKernels {
 struct CudaKernels {
   static at::Tensor forward(const at::Tensor& value, const at::Tensor& shapes, const at::Tensor& starts,
                             const at::Tensor& locations, const at::Tensor& weights, const MsdaGeometry& g) {
+    checked_levels(shapes, starts, g);  // a copy of 3 x levels integers to the host
     return ms_deform_attn_forward_cuda(value, shapes.to(at::kLong).contiguous(), starts.to(at::kLong).contiguous(),
                                        locations, weights, g);
   }
@@ -87,6 +94,7 @@ struct CudaKernels {
                                                                  const at::Tensor& value, const at::Tensor& shapes,
                                                                  const at::Tensor& starts, const at::Tensor& locations,
                                                                  const at::Tensor& weights, const MsdaGeometry& g) {
+    checked_levels(shapes, starts, g);
     return ms_deform_attn_backward_cuda(grad_output, value, shapes.to(at::kLong).contiguous(),
                                         starts.to(at::kLong).contiguous(), locations, weights, g);
   }

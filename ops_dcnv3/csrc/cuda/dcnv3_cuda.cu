@@ -215,6 +215,8 @@ at::Tensor forward_cuda(const at::Tensor& input, const PointTensors& points, con
 at::Tensor backward_cuda(const at::Tensor& grad_output, const at::Tensor& input, const PointTensors& points,
                          const PointTensors& grads, const Geometry& g) {
   const c10::cuda::CUDAGuard guard(input.device());
+  // Both kernels scatter the input gradient with float atomics: its summation order varies.
+  at::globalContext().alertNotDeterministic("dcnv3_backward_cuda (DCNv3 / DCNv4 backward on CUDA)");
   auto grad_input = at::zeros(input.sizes(), input.options().dtype(at::toOpMathType(input.scalar_type())));
   const int64_t total = g.batch * g.height_out * g.width_out * g.group * g.points;  // sampling points
   if (total > 0) {

@@ -244,6 +244,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
     const at::Tensor& level_start_index, const at::Tensor& sampling_locations, const at::Tensor& attention_weights,
     const MsdaGeometry& g) {
   const c10::cuda::CUDAGuard guard(value.device());
+  // The value gradient is scattered with float atomics: its summation order varies.
+  at::globalContext().alertNotDeterministic("ms_deform_attn_backward_cuda");
   const auto acc = value.options().dtype(at::toOpMathType(value.scalar_type()));
   auto grad_value = at::zeros(value.sizes(), acc);
   auto grad_locations = at::zeros(sampling_locations.sizes(), acc);
