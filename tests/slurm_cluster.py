@@ -41,6 +41,7 @@ SlurmctldHost={self.host}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthInfo=socket={self.root / 'munge' / 'munge.socket'}
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -71,14 +72,7 @@ PartitionName=ci Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=Y
             ['munged', '--foreground', '--force', f'--socket={socket_path}', f'--pid-file={self.root}/munged.pid',
              f'--log-file={self.root}/munged.log', f'--seed-file={self.root}/munge.seed'],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        # Slurm's munge plugin finds the socket through this variable... only in newer versions;
-        # the default socket path is used otherwise, so link it there as well.
-        default_socket = Path('/run/munge/munge.socket.2')
-        default_socket.parent.mkdir(parents=True, exist_ok=True)
         self._wait(lambda: socket_path.exists(), 'munged socket')
-        if default_socket.exists() or default_socket.is_symlink():
-            default_socket.unlink()
-        default_socket.symlink_to(socket_path)
         for daemon in ('slurmctld', 'slurmd'):
             self.processes.append(subprocess.Popen([daemon, '-D'], env=self.env, stdout=subprocess.DEVNULL,
                                                    stderr=subprocess.DEVNULL))
