@@ -25,6 +25,9 @@ from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
 
 from . import fsdp  # noqa: F401  (registers InternImageFSDP, its wrap policy, StateMemoryHook)
+from .engine.bad_data import BAD_DATA_KEY, BadSampleError, guard_bad_samples
+from .engine.non_finite import NonFiniteLossError
+from .engine.preemption import STOPPED_EXIT_STATUS, TrainingStopped, shield_workers
 from .safe_loading import CheckpointError, allow_mmengine_checkpoints
 
 
@@ -120,14 +123,20 @@ def build_checked_dataset(dataset_cfg):
 
 
 def checked_runner(runner_class):
-    """``runner_class`` whose dataloaders refuse an empty dataset (:func:`build_checked_dataset`)."""
+    """``runner_class`` whose dataloaders refuse an empty dataset (:func:`build_checked_dataset`) and
+    name, count and skip bad samples (``engine/bad_data.py``; the loader config's ``bad_data='strict'``
+    stops instead)."""
 
     class CheckedRunner(runner_class):
         @staticmethod
         def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
             if isinstance(dataloader, dict) and isinstance(dataloader.get('dataset'), dict):
-                dataloader = dict(dataloader, dataset=build_checked_dataset(dataloader['dataset']))
-            return runner_class.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+                dataloader = dict(dataloader)
+                strict = dataloader.pop(BAD_DATA_KEY, 'skip') == 'strict'
+                dataset = guard_bad_samples(build_checked_dataset(dataloader['dataset']), strict)
+                dataloader['dataset'] = dataset
+            loader = runner_class.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+            return shield_workers(loader)  # workers ignore the stop signals (engine/preemption.py)
 
     return CheckedRunner
 
@@ -145,7 +154,7 @@ def build_runner(cfg):
     return RUNNERS.build(cfg)
 
 
-def end_cpu_distributed_job():
+def end_cpu_distributed_job(status=0):
     """End a successful CPU (gloo) distributed job: every rank waits for the others, then the
     process exits without finalising the interpreter.
 
@@ -166,17 +175,25 @@ def end_cpu_distributed_job():
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    os._exit(0)
+    os._exit(status)
 
 
 def run_safely(job):
     """Run ``job``; bad input ends the program with one message instead of a traceback: a checkpoint
     that does not load (not a checkpoint, damaged, or carrying code), a missing file, an unknown type
-    name, an empty dataset. A CPU distributed job that succeeded ends through
+    name, an empty dataset. A run stopped by a signal after saving its checkpoint (``TrainingStopped``)
+    exits with ``STOPPED_EXIT_STATUS``. A CPU distributed job that succeeded or stopped so ends through
     ``end_cpu_distributed_job``."""
+    cpu_distributed = (torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo'
+                       and not torch.cuda.is_available())
     try:
         result = job()
-    except CheckpointError as error:
+    except TrainingStopped as stopped:
+        print_log(str(stopped), logger='current')
+        if cpu_distributed:
+            end_cpu_distributed_job(STOPPED_EXIT_STATUS)
+        sys.exit(STOPPED_EXIT_STATUS)
+    except (CheckpointError, NonFiniteLossError, BadSampleError) as error:
         sys.exit(str(error))
     except FileNotFoundError as error:
         # From a dataloader worker only the message survives; its last line names the file.
@@ -188,6 +205,6 @@ def run_safely(job):
         if 'registry' not in message:  # a registry's "X is not in the mmdet::model registry ..."
             raise
         sys.exit(f'error: {message}')
-    if torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo' and not torch.cuda.is_available():
+    if cpu_distributed:
         end_cpu_distributed_job()
     return result
