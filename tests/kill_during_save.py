@@ -5,9 +5,10 @@ The run: mmengine's Runner prepared as tools/train.py prepares it (ResumableChec
 whose checkpoint holds 24 MB (weights + AdamW state), a checkpoint after every iteration and
 ``max_keep_ckpts=1``: mmengine alone would delete the only checkpoint before writing the next. Each
 trial forks the run from this process (everything imported once), waits until a save begins writing
-its file (a ``*.part`` file appears) and kills the run a random 0-30 ms later (a write takes about 25 ms): during the write, the
-flush, the rename or the update of ``last_checkpoint``, or in the next iteration. A trial whose kill
-left the ``*.part`` file killed a save half-way (``saves_hit``).
+its file (a ``*.part`` file appears) and kills the run a random 0-30 ms later (a write takes about
+25 ms): during the write, the flush, the rename or the update of ``last_checkpoint``, or in the next
+iteration. A trial whose kill left the ``*.part`` file killed a save half-way (``saves_hit``; counted
+where an earlier checkpoint was there to be kept).
 
     python tests/kill_during_save.py WORK_DIR [--saves-hit 20] [--max-trials 100]
 
@@ -100,6 +101,8 @@ def main():
     parser.add_argument('--saves-hit', type=int, default=20)
     parser.add_argument('--max-trials', type=int, default=100)
     args = parser.parse_args()
+    from mmengine.utils.dl_utils import collect_env
+    collect_env()  # imports what every Runner imports when it starts: done once here, before the forks
     rng = random.Random(0)
     trials = saves_hit = 0
     damaged, resumed_from = [], []
@@ -120,11 +123,13 @@ def main():
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         trials += 1
-        saves_hit += bool(parts_written_since(args.work_dir, started))
         checkpoint = newest(args.work_dir)
+        if start is None and checkpoint is None:
+            continue  # killed in the first save of all: there was nothing to keep
+        saves_hit += bool(parts_written_since(args.work_dir, started))
         try:
             if checkpoint is None:
-                raise CheckpointError('no checkpoint')
+                raise CheckpointError(f'no checkpoint left (there was {start})')
             check_loadable(checkpoint)
         except CheckpointError as error:
             damaged.append(str(error))

@@ -19,6 +19,8 @@ before it could save.
 
 The handlers are installed when the hook is built, with the Runner, before the training loop starts.
 """
+import atexit
+import multiprocessing
 import os
 import signal
 from functools import partial
@@ -35,6 +37,7 @@ from .resumable_checkpoint import ResumableCheckpointHook
 # "a temporary failure; the user is invited to retry" (tools/slurm_batch.sh requeues on it).
 STOPPED_EXIT_STATUS = 75
 DEFAULT_SIGNALS = ('SIGTERM', 'SIGUSR1')
+_ENDING_WORKERS_AT_EXIT = False
 
 
 class TrainingStopped(Exception):
@@ -55,10 +58,24 @@ def ignore_stop_signals(worker_id, signals=DEFAULT_SIGNALS, worker_init_fn=None)
         worker_init_fn(worker_id)
 
 
+def end_workers_at_exit():
+    """At exit, multiprocessing ends the daemonic children (data-loader workers still alive: persistent
+    ones, or those of an iterator a traceback holds) with SIGTERM and then waits for them; workers that
+    ignore SIGTERM would never end. This ends them first, with SIGKILL (they hold nothing to save)."""
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
+            child.join()
+
+
 def shield_workers(dataloader, signals=DEFAULT_SIGNALS):
     """Make ``dataloader``'s worker processes ignore ``signals`` (a DataLoader's worker_init_fn may be
     replaced after it is built; its iterators read it when they start their workers)."""
+    global _ENDING_WORKERS_AT_EXIT
     if getattr(dataloader, 'num_workers', 0) > 0:
+        if not _ENDING_WORKERS_AT_EXIT:  # registered after multiprocessing's own exit handler: runs before it
+            atexit.register(end_workers_at_exit)
+            _ENDING_WORKERS_AT_EXIT = True
         dataloader.worker_init_fn = partial(ignore_stop_signals, signals=tuple(signals),
                                             worker_init_fn=dataloader.worker_init_fn)
     return dataloader
@@ -89,15 +106,16 @@ class PreemptionHook(Hook):
         if number == 0:
             return
         name = signal.Signals(number).name
-        self.restore_handlers()  # the process is about to end: a further signal acts as it would have
         if self.received:
             print_log(f'rank {runner.rank} received {name}', logger='current')
         runner.logger.info(f'{name}: stopping after iteration {runner.iter + 1}, saving its checkpoint')
         hook = next((h for h in runner.hooks if isinstance(h, ResumableCheckpointHook)), None)
         if hook is None:
+            self.restore_handlers()
             raise TrainingStopped(name, runner.iter + 1, None)
         checkpoint = hook.saved_at(runner) or hook.save_now(runner)
         runner.logger.info(f'{name}: saved {checkpoint}; exiting with status {STOPPED_EXIT_STATUS}')
+        self.restore_handlers()  # the run ends: a further signal acts as it would without this hook
         raise TrainingStopped(name, runner.iter + 1, checkpoint)
 
     def after_train(self, runner):
