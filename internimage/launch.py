@@ -68,6 +68,15 @@ def init_cpu_distributed(cfg, launcher):
         sys.exit(f'--launcher {launcher} needs GPUs here; use pytorch or slurm on a CPU machine')
     timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
     kwargs = {'timeout': datetime.timedelta(seconds=timeout)} if timeout else {}
+    restart = os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')
+    if restart != '0':
+        # A group torchrun restarted (--max-restarts) finds in torchrun's store the addresses of the group
+        # it replaces, under the same keys, and fails to connect: its keys get a prefix of their own.
+        rank, world_size = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
+        agent_store = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
+        store = torch_dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world_size,
+                                    is_master=rank == 0 and not agent_store)
+        kwargs.update(store=torch_dist.PrefixStore(f'restart_{restart}', store), rank=rank, world_size=world_size)
     torch_dist.init_process_group(backend='gloo', **kwargs)
     cfg.launcher = 'pytorch'
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -117,18 +118,40 @@ def free_port():
         return str(s.getsockname()[1])
 
 
-def train(config, work, *args, processes=1, pythonpath=None, timeout=600):
+def command(config, work, *args, processes=1, pythonpath=None):
+    """(command, environment) of tools/train.py, or tools/dist_train.sh for several processes."""
     env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable, OMP_NUM_THREADS='1')
     if pythonpath:
         env['PYTHONPATH'] = str(pythonpath)
     if processes == 1:
-        command = [sys.executable, 'tools/train.py', str(config)]
+        line = [sys.executable, 'tools/train.py', str(config)]
     else:
-        command = ['bash', 'tools/dist_train.sh', str(config), str(processes)]
+        line = ['bash', 'tools/dist_train.sh', str(config), str(processes)]
         env['PORT'] = free_port()
-    result = subprocess.run(command + ['--work-dir', str(work), *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=timeout)
+    return line + ['--work-dir', str(work), *args], env
+
+
+def train(config, work, *args, processes=1, pythonpath=None, timeout=600):
+    line, env = command(config, work, *args, processes=processes, pythonpath=pythonpath)
+    result = subprocess.run(line, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return result.returncode, result.stdout + result.stderr
+
+
+def train_side_by_side(*runs, timeout=600):
+    """Several one-process (one-thread) runs at once, each a (config, work, args, pythonpath) tuple:
+    [(exit status, log)]."""
+    started = []
+    for config, work, args, pythonpath in runs:
+        line, env = command(config, work, *args, pythonpath=pythonpath)
+        log = tempfile.TemporaryFile('w+')
+        started.append((subprocess.Popen(line, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    results = []
+    for process, log in started:
+        code = process.wait(timeout=timeout)
+        log.seek(0)
+        results.append((code, log.read()))
+        log.close()
+    return results
 
 
 def weights(path):
@@ -149,15 +172,16 @@ def data(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp('shapes') / 'shapes', train=8, val=2, size=96, seed=3)
 
 
-def stop_and_resume(tmp, config, imports, final, stop_at, processes=1, **signal_args):
-    """Train ``config`` uninterrupted, and again stopped by a signal during iteration ``stop_at`` and
-    resumed; the two ``final`` checkpoints' (differing tensors, largest difference) and the logs."""
-    code, log = train(config, tmp / 'uninterrupted', processes=processes)
-    assert code == 0, log[-4000:]
+def stop_and_resume(tmp, config, imports, final, stop_at, **signal_args):
+    """Train ``config`` uninterrupted and, beside it, stopped by a signal during iteration ``stop_at``;
+    resume the stopped one. The two ``final`` checkpoints' (differing tensors, largest difference) and
+    the logs of the stopped and resumed runs."""
     stopped_config = stopping(config, tmp, imports, iteration=stop_at, **signal_args)
-    code, stopped_log = train(stopped_config, tmp / 'stopped', processes=processes, pythonpath=tmp)
-    assert code == STOPPED, stopped_log[-4000:]
-    code, resumed_log = train(config, tmp / 'stopped', '--resume', processes=processes)
+    (code, log), (stopped_code, stopped_log) = train_side_by_side(
+        (config, tmp / 'uninterrupted', (), None), (stopped_config, tmp / 'stopped', (), tmp))
+    assert code == 0, log[-4000:]
+    assert stopped_code == STOPPED, stopped_log[-4000:]
+    code, resumed_log = train(config, tmp / 'stopped', '--resume')
     assert code == 0, resumed_log[-4000:]
     return weight_differences(tmp / 'uninterrupted' / final, tmp / 'stopped' / final), stopped_log, resumed_log
 
@@ -168,7 +192,7 @@ def test_upernet_with_drop_path_stopped_and_resumed_one_process(data, tmp_path):
     (differing, largest), stopped, resumed = stop_and_resume(
         tmp_path, config, ['mmseg_custom'], 'iter_4.pth', stop_at=3, again_while_saving=True)
     print(f'UPerNet, 1 process: {differing} tensors differ, largest difference {largest}')
-    assert 'SIGTERM: stopping after iteration 3, saving its checkpoint' in stopped
+    assert 'SIGTERM received by rank(s) [0]: stopping after iteration 3, saving its checkpoint' in stopped
     assert 'second signal sent while saving' in stopped and 'Iter(train) [4/4]' not in stopped
     assert 'exact resume: 1 generator state(s) restored' in resumed and 'resumed epoch: 0, iter: 3' in resumed
     assert (differing, largest) == (0, 0.0)
@@ -216,7 +240,7 @@ def test_signal_to_the_whole_process_group_with_workers(tmp_path):
         code = process.wait(timeout=120)
     text = log_path.read_text()
     assert code == STOPPED, text[-3000:]
-    assert 'SIGUSR1: stopping after iteration' in text and 'DataLoader worker' not in text
+    assert 'SIGUSR1 received by rank(s) [0]: stopping after iteration' in text and 'DataLoader worker' not in text
     saved = json.loads('"' + text.split('SIGUSR1: saved ')[1].split(';')[0] + '"')
     assert Path(saved).is_file()
 

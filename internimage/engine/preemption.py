@@ -5,7 +5,7 @@ preemption (SIGTERM, or the signal of ``--signal``; ``tools/slurm_batch.sh`` ask
 when it is itself stopped (SIGTERM). ``PreemptionHook`` makes such a signal a clean stop:
 
 - the handler only records the signal: the iteration in progress finishes;
-- after each iteration the record is combined over the ranks (a maximum, one integer), so every rank
+- after each iteration the records are combined over the ranks (one integer each), so every rank
   stops after the same iteration even when the signal reached only some of them;
 - the checkpoint of that iteration is saved through ``ResumableCheckpointHook.save_now`` (atomic,
   with the generators for an exact resume) unless the interval saved it already;
@@ -26,7 +26,7 @@ import signal
 from functools import partial
 
 import torch
-from mmengine.dist import all_reduce
+from mmengine.dist import all_gather
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
@@ -100,15 +100,14 @@ class PreemptionHook(Hook):
             self.received = number
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        received = torch.tensor([self.received], dtype=torch.int64)
-        all_reduce(received, op='max')
-        number = int(received.item())
-        if number == 0:
+        received = [int(r) for r in all_gather(torch.tensor([self.received], dtype=torch.int64))]
+        if not any(received):
             return
+        number = max(received)
         name = signal.Signals(number).name
-        if self.received:
-            print_log(f'rank {runner.rank} received {name}', logger='current')
-        runner.logger.info(f'{name}: stopping after iteration {runner.iter + 1}, saving its checkpoint')
+        ranks = [rank for rank, got in enumerate(received) if got]
+        runner.logger.info(f'{name} received by rank(s) {ranks}: stopping after iteration {runner.iter + 1}, '
+                           'saving its checkpoint')
         hook = next((h for h in runner.hooks if isinstance(h, ResumableCheckpointHook)), None)
         if hook is None:
             self.restore_handlers()
