@@ -28,7 +28,6 @@ from functools import partial
 import torch
 from mmengine.dist import all_gather
 from mmengine.hooks import Hook
-from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
 from .resumable_checkpoint import ResumableCheckpointHook
@@ -106,6 +105,9 @@ class PreemptionHook(Hook):
         number = max(received)
         name = signal.Signals(number).name
         ranks = [rank for rank, got in enumerate(received) if got]
+        if runner.iter + 1 >= runner.max_iters:
+            runner.logger.info(f'{name} received by rank(s) {ranks} in the last iteration: the run finishes')
+            return
         runner.logger.info(f'{name} received by rank(s) {ranks}: stopping after iteration {runner.iter + 1}, '
                            'saving its checkpoint')
         hook = next((h for h in runner.hooks if isinstance(h, ResumableCheckpointHook)), None)
