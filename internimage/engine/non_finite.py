@@ -11,7 +11,8 @@ carry one rank's NaN to every rank anyway.
 skipped step changed it) and ``NonFiniteLossError``.
 
 In fp16 AMP (``AmpOptimWrapper``) the grad scaler already skips steps with non-finite gradients and
-lowers its scale; ``prepare_long_run`` leaves that wrapper as it is, the hook then only reports.
+lowers its scale; ``prepare_long_run`` leaves that wrapper as it is, and the hook reports those steps and
+stops the run after ``max_in_a_row`` of them as above.
 """
 import math
 
