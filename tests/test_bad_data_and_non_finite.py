@@ -6,6 +6,7 @@
 - a non-finite loss never reaches the weights: its step is skipped and logged with the term that was
   not finite; after ``max_in_a_row`` such steps the run stops with a checkpoint of the last finite state.
 """
+import logging
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.registry import HOOKS, MODELS, init_default_scope
 from mmengine.runner import Runner
 
@@ -57,14 +59,32 @@ def test_each_kind_of_damage_is_recognised(corrupted):
         assert file_problem(str(path)).startswith(problem)
 
 
-def test_bad_samples_are_named_skipped_and_counted(corrupted, capsys):
+class Recorder(logging.Handler):
+    """The messages a logger emits while attached (its own stream may be another test's captured one)."""
+
+    def __init__(self, logger):
+        super().__init__(logging.WARNING)
+        self.logger, self.messages = logger, []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+    def __enter__(self):
+        self.logger.addHandler(self)
+        return self.messages
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+
+
+def test_bad_samples_are_named_skipped_and_counted(corrupted):
     dataset_cfg, expected = corrupted
     dataset = guard_bad_samples(build(dataset_cfg))
-    capsys.readouterr()
-    for index in expected:
-        sample = dataset[index]  # another sample in its place
-        assert sample['inputs'].shape[-2:] == (64, 64)
-    skipped = [line for line in capsys.readouterr().out.splitlines() if 'bad data skipped' in line]
+    with Recorder(MMLogger.get_current_instance()) as messages:
+        for index in expected:
+            sample = dataset[index]  # another sample in its place
+            assert sample['inputs'].shape[-2:] == (64, 64)
+    skipped = [message for message in messages if 'bad data skipped' in message]
     for index, (path, problem) in expected.items():
         assert any(f'sample {index} of BaseSegDataset: {path}: {problem}' in m for m in skipped), skipped
     assert dataset.prepare_data.skipped == len(skipped) >= 4
@@ -119,13 +139,14 @@ def same(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_non_finite_step_is_skipped(tmp_path, capsys):
+def test_a_non_finite_step_is_skipped(tmp_path):
     runner = nan_run(tmp_path, nan_at={3})
-    runner.train()
+    with Recorder(runner.logger) as messages:
+        runner.train()
     weights = RecordWeights.weights
     assert same(weights[3], weights[2]) and not same(weights[4], weights[3])
     assert runner.optim_wrapper.skipped_steps == 1
-    assert "iteration 3: non-finite loss, step skipped ({'loss': nan}); 1 in a row, 1 in all" in capsys.readouterr().out
+    assert "iteration 3: non-finite loss, step skipped ({'loss': nan}); 1 in a row, 1 in all" in messages
 
 
 def test_non_finite_losses_in_a_row_stop_the_run_with_the_last_finite_state(tmp_path):
