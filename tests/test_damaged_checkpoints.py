@@ -1,7 +1,9 @@
 """Checkpoints that do not load are told apart, each in one message naming the file: not a checkpoint,
 damaged or truncated (with its size), refused because it carries code (tests/test_classification_e2e.py).
 `tools/train.py --resume` skips a damaged newest checkpoint and resumes from the newest one that loads.
-The damaged checkpoint is made for real: a training run killed in the middle of writing its second one."""
+The damaged checkpoint is made by a real training run that dies half-way through writing its second
+checkpoint straight to its name, as a save without atomic writes would (tools/train.py writes under a
+temporary name and renames: tests/test_preemption.py); a damaged copy or disk gives the same file."""
 import os
 import shutil
 import subprocess
@@ -10,11 +12,11 @@ import sys
 import pytest
 from test_classification_e2e import ROOT, SMALL_CONFIG, run_tool, write_imagenet
 
-# Loaded through custom_imports: the second checkpoint's write stops half-way and the process dies,
-# as if the job had been killed while saving.
+# Loaded through custom_imports: the second checkpoint's write goes to its final name, stops half-way
+# and the process dies.
 KILLED_WHILE_SAVING = """
 import os
-from mmengine.fileio.backends import LocalBackend
+from internimage.engine.atomic_files import AtomicLocalBackend as LocalBackend
 
 write = LocalBackend.put
 

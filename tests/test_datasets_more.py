@@ -644,7 +644,7 @@ def with_data_root(dataset, root):
                                     'crowd_human/cascade_internimage_xl_fpn_3x_crowd_human.py'])
 def test_missing_detection_data_is_named(config, tmp_path):
     """The training set of each config, from a folder that does not exist: one message naming the path
-    (tools/train.py's handling, internimage.launch.run_safely), no traceback."""
+    (tools/train.py's handling, internimage.engine.launch.run_safely), no traceback."""
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 

@@ -162,3 +162,116 @@ def test_slurm_train_sharded_then_test(slurm, config, tmp_path):
     assert code == 0, log[-4000:]
     assert 'mIoU' in log
     assert 'tensors; missing: none; unexpected: none; shape mismatch: none' in log  # strict, unsharded names
+
+
+# Long runs (docs/en/user_guides/long_runs.md): the UPerNet demo with drop path over two gloo processes,
+# stopped in three ways and resumed; each time the final weights must equal the uninterrupted run's.
+LONG_SEG_CONFIG = SEG_CONFIG + """
+model = dict(backbone=dict(drop_path_rate=0.1))
+train_cfg = dict(max_iters=4, val_interval=100)
+"""
+# Ends rank 1 during iteration 3 of the first attempt only (torchrun counts its restarts).
+KILL_FIRST_ATTEMPT = """
+import os
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillFirstAttemptHook(Hook):
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.rank == 1 and runner.iter + 1 == 3 and os.environ.get('TORCHELASTIC_RESTART_COUNT') == '0':
+            os._exit(3)
+"""
+
+
+def same_weights(first, second):
+    import torch
+    a = torch.load(first, map_location='cpu', weights_only=False)['state_dict']
+    b = torch.load(second, map_location='cpu', weights_only=False)['state_dict']
+    differing = [key for key in a if not torch.equal(a[key], b[key])]
+    largest = max((float((a[k].double() - b[k].double()).abs().max()) for k in differing), default=0.0)
+    print(f'{first} vs {second}: {len(differing)} tensors differ, largest difference {largest}')
+    return a.keys() == b.keys() and not differing
+
+
+@pytest.fixture(scope='module')
+def long_seg(config, tmp_path_factory):
+    """(config, checkpoint after 4 iterations of the uninterrupted two-process run)."""
+    tmp = tmp_path_factory.mktemp('long_seg')
+    seg_config = tmp / 'long_seg.py'
+    seg_config.write_text(LONG_SEG_CONFIG.format(root=ROOT, data=config.parent / 'shapes'))
+    code, log = run(['bash', 'tools/dist_train.sh', str(seg_config), '2', '--work-dir', str(tmp / 'w')],
+                    PORT=free_port(), OMP_NUM_THREADS='1')
+    assert code == 0, log[-4000:]
+    return seg_config, tmp / 'w' / 'iter_4.pth'
+
+
+def test_two_processes_stopped_by_a_signal_to_one_rank_resume_exactly(long_seg, tmp_path):
+    from test_preemption import STOPPED, stopping
+    seg_config, reference = long_seg
+    stopped = stopping(seg_config, tmp_path, ['mmseg_custom'], iteration=3, rank=1, name='SIGUSR1')
+    code, log = run(['bash', 'tools/dist_train.sh', str(stopped), '2', '--work-dir', str(tmp_path / 'w')],
+                    PORT=free_port(), OMP_NUM_THREADS='1', PYTHONPATH=str(tmp_path))
+    assert code != 0 and f'exitcode  : {STOPPED}' in log, log[-4000:]
+    assert 'SIGUSR1 received by rank(s) [1]: stopping after iteration 3' in log
+    code, log = run(['bash', 'tools/dist_train.sh', str(seg_config), '2', '--work-dir', str(tmp_path / 'w'),
+                     '--resume'], PORT=free_port(), OMP_NUM_THREADS='1')
+    assert code == 0, log[-4000:]
+    assert 'exact resume: 2 generator state(s) restored' in log
+    assert same_weights(reference, tmp_path / 'w' / 'iter_4.pth')
+
+
+def test_dist_train_max_restarts_resumes_exactly(long_seg, tmp_path):
+    """A rank dies in iteration 3; torchrun restarts both, which resume from iter_2.pth."""
+    seg_config, reference = long_seg
+    (tmp_path / 'kill_first_attempt.py').write_text(KILL_FIRST_ATTEMPT)
+    dying = tmp_path / 'dying.py'
+    dying.write_text(f"_base_ = ['{seg_config}']\n"
+                     "custom_imports = dict(imports=['mmseg_custom', 'kill_first_attempt'], "
+                     "allow_failed_imports=False)\n"
+                     "custom_hooks = [dict(type='KillFirstAttemptHook')]\n")
+    code, log = run(['bash', 'tools/dist_train.sh', str(dying), '2', '--max-restarts', '1', '--work-dir',
+                     str(tmp_path / 'w')], PORT=free_port(), OMP_NUM_THREADS='1', PYTHONPATH=str(tmp_path))
+    assert code == 0, log[-4000:]
+    assert 'resumed epoch: 0, iter: 2' in log and 'exact resume: 2 generator state(s) restored' in log
+    assert same_weights(reference, tmp_path / 'w' / 'iter_4.pth')
+
+
+def slurm_job_state(slurm, job):
+    out = subprocess.run(['scontrol', 'show', 'job', job], env=slurm.env, capture_output=True, text=True).stdout
+    return dict(field.split('=', 1) for field in out.split() if '=' in field)
+
+
+def test_slurm_batch_signalled_requeues_and_resumes_exactly(slurm, long_seg, tmp_path):
+    """tools/slurm_batch.sh: SIGUSR1 to the batch script (scancel --signal --batch, as --signal=B:USR1
+    does before the time limit) mid-run; the job checkpoints, requeues itself, resumes and finishes."""
+    seg_config, reference = long_seg
+    output = tmp_path / 'job.out'
+    submit = subprocess.run(
+        ['sbatch', '--parsable', '-p', 'ci', '--ntasks=2', '--cpus-per-task=1', f'--output={output}',
+         'tools/slurm_batch.sh', str(seg_config), str(tmp_path / 'w')],
+        cwd=ROOT, env=env(SLURM_CONF=str(slurm.conf), MASTER_PORT=free_port(), OMP_NUM_THREADS='1'),
+        capture_output=True, text=True)
+    assert submit.returncode == 0, submit.stderr
+    job = submit.stdout.strip().split(';')[0]
+    deadline = time.time() + 600
+    while 'Iter(train) [1/4]' not in (output.read_text() if output.exists() else ''):
+        assert time.time() < deadline, output.read_text()[-3000:] if output.exists() else 'no output'
+        time.sleep(0.5)
+    subprocess.run(['scancel', '--signal=USR1', '--batch', job], env=slurm.env, check=True)
+    hurried = False
+    while slurm_job_state(slurm, job).get('JobState') != 'COMPLETED':
+        state = slurm_job_state(slurm, job).get('JobState')
+        if state == 'PENDING' and not hurried:
+            # Slurm makes a requeued job eligible two minutes later; the test does not wait for that.
+            subprocess.run(['scontrol', 'update', f'JobId={job}', 'StartTime=now'], env=slurm.env, check=True)
+            hurried = True
+        assert state not in ('FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL'), output.read_text()[-4000:]
+        assert time.time() < deadline, output.read_text()[-4000:]
+        time.sleep(1)
+    log = output.read_text()
+    assert 'slurm_batch: SIGUSR1' in log and 'requeueing job' in log, log[-4000:]
+    assert 'exact resume: 2 generator state(s) restored' in log and 'Iter(train) [4/4]' in log
+    assert slurm_job_state(slurm, job).get('Restarts') == '1'
+    assert same_weights(reference, tmp_path / 'w' / 'iter_4.pth')

@@ -13,7 +13,7 @@ normal interpreter exit instead of ``run_safely``'s end of job, such a job abort
 an idle 2-core machine (as reported in the issue; on a machine loaded by parallel builds it aborted
 far less often: 0 of 18 here), so on an idle machine, as in CI, RUNS jobs all passing without the fix
 is unlikely (about 2 ** -RUNS). With the fix no run can abort this way: the process never finalises
-its interpreter (see ``internimage.launch.end_cpu_distributed_job``).
+its interpreter (see ``internimage.engine.launch.end_cpu_distributed_job``).
 """
 import os
 import subprocess

@@ -6,6 +6,9 @@ chosen by the config's ``default_scope``)::
     python tools/train.py CONFIG --resume path/to/epoch_3.pth
     bash tools/dist_train.sh CONFIG 8                     # PyTorch distributed (see README)
     bash tools/dist_train.sh CONFIG 8 --fsdp              # sharded (FSDP): the giant models (see README)
+
+SIGTERM or SIGUSR1 (--stop-signals) stops every process after the same iteration with a checkpoint of
+it; the exit status is then 75. ``--resume`` continues such a run exactly (docs/en/user_guides/long_runs.md).
 """
 import argparse
 import os
@@ -17,6 +20,8 @@ from mmengine.config import DictAction
 from internimage.checkpoint.safe_loading import CheckpointError, check_loadable, checkpoints_newest_first
 from internimage.engine.fsdp import use_fsdp
 from internimage.engine.launch import build_runner, load_config, run_safely
+from internimage.engine.long_runs import prepare_long_run
+from internimage.engine.preemption import DEFAULT_SIGNALS
 
 
 def parse_args(argv=None):
@@ -33,6 +38,12 @@ def parse_args(argv=None):
                         help='scale the lr by (GPUs x images per GPU) / auto_scale_lr.base_batch_size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.max_iters=10')
+    parser.add_argument('--stop-signals', nargs='+', default=list(DEFAULT_SIGNALS), metavar='SIGNAL',
+                        help='signals that stop training after the current iteration with a checkpoint '
+                             '(default: SIGTERM SIGUSR1)')
+    parser.add_argument('--strict-data', action='store_true',
+                        help='stop at the first training image or label map that cannot be read (default: '
+                             'name it, skip it and count it in the log)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
@@ -72,6 +83,7 @@ def main(argv=None):
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             sys.exit(f'{args.config}: --auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
+    prepare_long_run(cfg, args.stop_signals, args.strict_data)
     skipped = []
     if args.resume == 'auto':
         cfg.resume = True

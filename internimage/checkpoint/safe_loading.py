@@ -141,13 +141,14 @@ def check_loadable(filename):
 
 def checkpoints_newest_first(work_dir):
     """The checkpoints mmengine's CheckpointHook saved in a work dir (``iter_N.pth`` / ``epoch_N.pth``),
-    highest step first; the one ``last_checkpoint`` names comes first if it is named otherwise."""
+    newest first, by time of writing and step (a run stopped mid-epoch saves ``iter_N.pth`` among
+    ``epoch_N.pth``); the one ``last_checkpoint`` names comes first if it is named otherwise."""
     steps = {}
     for name in os.listdir(work_dir):
         match = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', name)
         if match:
             steps[osp.join(work_dir, name)] = int(match.group(1))
-    found = sorted(steps, key=lambda path: (steps[path], osp.getmtime(path)), reverse=True)
+    found = sorted(steps, key=lambda path: (osp.getmtime(path), steps[path]), reverse=True)
     last_file = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(last_file):
         with open(last_file) as f:

@@ -24,6 +24,9 @@ from mmengine.config import Config
 from ..checkpoint.safe_loading import CheckpointError, allow_mmengine_checkpoints
 # Registered by name for the configs: CPUDistributedDataParallel, InternImageFSDP and its strategy, StateMemoryHook.
 from . import cpu_ddp, fsdp, hooks  # noqa: F401
+from .bad_data import BAD_DATA_KEY, BadSampleError, guard_bad_samples
+from .non_finite import NonFiniteLossError
+from .preemption import STOPPED_EXIT_STATUS, TrainingStopped, shield_workers
 
 
 def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
@@ -63,6 +66,15 @@ def init_cpu_distributed(cfg, launcher):
         sys.exit(f'--launcher {launcher} needs GPUs here; use pytorch or slurm on a CPU machine')
     timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
     kwargs = {'timeout': datetime.timedelta(seconds=timeout)} if timeout else {}
+    restart = os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')
+    if restart != '0':
+        # A group torchrun restarted (--max-restarts) finds in torchrun's store the addresses of the group
+        # it replaces, under the same keys, and fails to connect: its keys get a prefix of their own.
+        rank, world_size = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
+        agent_store = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
+        store = torch_dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world_size,
+                                    is_master=rank == 0 and not agent_store)
+        kwargs.update(store=torch_dist.PrefixStore(f'restart_{restart}', store), rank=rank, world_size=world_size)
     torch_dist.init_process_group(backend='gloo', **kwargs)
     cfg.launcher = 'pytorch'
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
@@ -99,14 +111,20 @@ def build_checked_dataset(dataset_cfg):
 
 
 def checked_runner(runner_class):
-    """``runner_class`` whose dataloaders refuse an empty dataset (:func:`build_checked_dataset`)."""
+    """``runner_class`` whose dataloaders refuse an empty dataset (:func:`build_checked_dataset`) and
+    name, count and skip bad samples (``engine/bad_data.py``; the loader config's ``bad_data='strict'``
+    stops instead)."""
 
     class CheckedRunner(runner_class):
         @staticmethod
         def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
             if isinstance(dataloader, dict) and isinstance(dataloader.get('dataset'), dict):
-                dataloader = dict(dataloader, dataset=build_checked_dataset(dataloader['dataset']))
-            return runner_class.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+                dataloader = dict(dataloader)
+                strict = dataloader.pop(BAD_DATA_KEY, 'skip') == 'strict'
+                dataset = guard_bad_samples(build_checked_dataset(dataloader['dataset']), strict)
+                dataloader['dataset'] = dataset
+            loader = runner_class.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+            return shield_workers(loader)  # workers ignore the stop signals (engine/preemption.py)
 
     return CheckedRunner
 
@@ -124,7 +142,7 @@ def build_runner(cfg):
     return RUNNERS.build(cfg)
 
 
-def end_cpu_distributed_job():
+def end_cpu_distributed_job(status=0):
     """End a successful CPU (gloo) distributed job: every rank waits for the others, then the
     process exits without finalising the interpreter.
 
@@ -145,17 +163,25 @@ def end_cpu_distributed_job():
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    os._exit(0)
+    os._exit(status)
 
 
 def run_safely(job):
     """Run ``job``; bad input ends the program with one message instead of a traceback: a checkpoint
     that does not load (not a checkpoint, damaged, or carrying code), a missing file, an unknown type
-    name, an empty dataset. A CPU distributed job that succeeded ends through
+    name, an empty dataset. A run stopped by a signal after saving its checkpoint (``TrainingStopped``)
+    exits with ``STOPPED_EXIT_STATUS``. A CPU distributed job that succeeded or stopped so ends through
     ``end_cpu_distributed_job``."""
+    cpu_distributed = (torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo'
+                       and not torch.cuda.is_available())
     try:
         result = job()
-    except CheckpointError as error:
+    except TrainingStopped as stopped:
+        print_log(str(stopped), logger='current')
+        if cpu_distributed:
+            end_cpu_distributed_job(STOPPED_EXIT_STATUS)
+        sys.exit(STOPPED_EXIT_STATUS)
+    except (CheckpointError, NonFiniteLossError, BadSampleError) as error:
         sys.exit(str(error))
     except FileNotFoundError as error:
         # From a dataloader worker only the message survives; its last line names the file.
@@ -167,6 +193,6 @@ def run_safely(job):
         if 'registry' not in message:  # a registry's "X is not in the mmdet::model registry ..."
             raise
         sys.exit(f'error: {message}')
-    if torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo' and not torch.cuda.is_available():
+    if cpu_distributed:
         end_cpu_distributed_job()
     return result

@@ -1,0 +1,86 @@
+"""Files that are either complete or absent: what a checkpoint must be when a job can be killed at
+any moment (a preempted job gets SIGKILL after its grace period, in the middle of a save or not).
+
+``AtomicLocalBackend`` is mmengine's local file backend whose ``put`` writes under a temporary name
+in the same folder, flushes the data to the disk (``fsync``), renames the file to its name (a rename
+within one file system is atomic) and flushes the folder, so that the rename itself survives a
+crash. It is registered as the file backend ``atomic_local``; ``CheckpointHook(backend_args=
+dict(backend='atomic_local'))`` saves through it. A kill during a save leaves at most a stale
+``*.part`` file, which no checkpoint search matches and ``remove_stale_parts`` deletes.
+
+Deletions can be deferred (``deferred_removals``): mmengine's CheckpointHook deletes the oldest
+checkpoint it keeps (``max_keep_ckpts``) *before* writing the new one; deferred, the deletion
+happens once the new one is complete.
+"""
+import contextlib
+import glob
+import os
+import os.path as osp
+
+from mmengine.fileio import LocalBackend, register_backend
+
+PART_SUFFIX = '.part'
+
+
+def fsync_folder(folder):
+    """Make the entries of ``folder`` (a rename, a new file) durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(data, path):
+    """Write ``data`` (bytes or str) to ``path`` so that ``path`` holds either its old content or all
+    of ``data``, whenever the process dies."""
+    path = os.fspath(path)
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    part = path + PART_SUFFIX
+    with open(part, 'wb') as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(part, path)
+    fsync_folder(folder)
+
+
+def remove_stale_parts(folder):
+    """Delete what saves killed half-way left in ``folder`` (call only while nothing saves there)."""
+    for part in glob.glob(osp.join(glob.escape(os.fspath(folder)), '*' + PART_SUFFIX)):
+        os.remove(part)
+
+
+@register_backend('atomic_local', force=True)
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's ``LocalBackend`` whose writes are atomic and whose deletions can wait (module docstring)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._deferred = None
+
+    def put(self, obj, filepath):
+        write_atomically(obj, filepath)
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        write_atomically(obj.encode(encoding), filepath)
+
+    def remove(self, filepath):
+        if self._deferred is not None:
+            self._deferred.append(filepath)
+        else:
+            super().remove(filepath)
+
+    @contextlib.contextmanager
+    def deferred_removals(self):
+        """Deletions asked for inside the block happen when it ends without an error."""
+        self._deferred = []
+        try:
+            yield
+            pending, self._deferred = self._deferred, None
+            for path in pending:
+                if osp.isfile(path):
+                    super().remove(path)
+        finally:
+            self._deferred = None
