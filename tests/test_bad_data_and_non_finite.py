@@ -24,7 +24,7 @@ from internimage.engine.non_finite import NonFiniteLossError
 from internimage.checkpoint.safe_loading import allow_mmengine_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tools/misc'))
 sys.path.insert(0, str(ROOT / 'tests'))
 from make_shapes_dataset import make_dataset  # noqa: E402
 from test_exact_resume import DrawingModel, config  # noqa: E402,F401  (registers the small model and data)

@@ -24,7 +24,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'tools'))
+sys.path.insert(0, str(ROOT / 'tools/misc'))
 from make_shapes_dataset import make_dataset  # noqa: E402
 from test_classification_e2e import SMALL_CONFIG as CLS_CONFIG  # noqa: E402
 from test_classification_e2e import write_imagenet  # noqa: E402
