@@ -13,3 +13,14 @@ mmengine.config.utils.load = functools.lru_cache(maxsize=None)(mmengine.config.u
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _default_scope_isolated():
+    """A test that sets mmengine's default scope (``init_default_scope``, a Runner built in process) does
+    not pass it on: the next test's registry look-ups would be redirected to that scope."""
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)

@@ -51,8 +51,11 @@ def file_problem(path):
 
 
 def decoder_error(error):
-    """Whether ``error`` is a decoder's failure rather than a defect of the code."""
+    """Whether ``error`` is a decoder's failure rather than a defect of the code. A missing file is
+    neither: it means a wrong data root or list, so the run ends naming it instead of skipping it."""
     import cv2
+    if isinstance(error, FileNotFoundError):
+        return False
     return (isinstance(error, (OSError, cv2.error))
             or (isinstance(error, AssertionError) and 'failed to load' in str(error)))
 
