@@ -24,3 +24,15 @@ def _default_scope_isolated():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _stop_signal_handlers_isolated():
+    """A Runner built in process whose training ends with an exception (a non-finite-loss stop, say) never
+    reaches PreemptionHook.after_train, so its signal handlers stay installed: put them back after each test
+    (tools/train.py runs end the process, where this does not arise)."""
+    import signal
+    saved = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGUSR1)}
+    yield
+    for number, handler in saved.items():
+        signal.signal(number, handler)

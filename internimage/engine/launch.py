@@ -20,6 +20,7 @@ import sys
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 from ..checkpoint.safe_loading import CheckpointError, allow_mmengine_checkpoints
 # Registered by name for the configs: CPUDistributedDataParallel, InternImageFSDP and its strategy, StateMemoryHook.
