@@ -265,7 +265,7 @@ def test_flash_classifier_published_outputs_in_float64(tmp_path):
 def test_convert_checkpoint_writes_mmdet3_names(tmp_path):
     source, converted = tmp_path / 'published.pth', tmp_path / 'converted.pth'
     torch.save(published_weights(BUNDLES / 'dino_t.layout.txt'), source)
-    subprocess.run([sys.executable, str(ROOT / 'tools' / 'convert_checkpoint.py'), str(source), str(converted)],
+    subprocess.run([sys.executable, str(ROOT / 'tools' / 'model_converters' / 'convert_checkpoint.py'), str(source), str(converted)],
                    check=True, capture_output=True)
     state = torch.load(converted, weights_only=True)['state_dict']
     model = build_on_meta('dino_4scale_internimage_t_1x_coco_layer_wise_lr')
