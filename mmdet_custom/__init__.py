@@ -3,12 +3,14 @@
 (FPN_vitdet, DCNv4FCBBoxHead) into mmdet's registries, with the published detection rules of
 layer-wise lr decay (plus ``ClassAPCocoMetric``, mmdet's COCO metric returning each class's AP;
 ``VOCResultWriter``, the VOC 2012 test server's result files; and the numpy 2 fix of lvis 0.5.3's
-evaluation, lvis_numpy2.py). Configs reach them with
+evaluation, lvis_numpy2.py). On import it also gives mmcv's RoIAlign and NMS their CPU paths
+(``internimage.models.mmcv_cpu_ops``: torchvision's parallel RoIAlign, float32 NMS under bfloat16 autocast). Configs reach them with
 ``custom_imports = dict(imports=['mmdet_custom'], allow_failed_imports=False)``."""
 from mmdet.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 from internimage.engine.layer_decay import DetectionLayerDecayOptimizerConstructor
 from internimage.models.composite import CBInternImage
+from internimage.models.mmcv_cpu_ops import use_fast_cpu_roi_ops
 from internimage.models.registration import register_into
 
 from . import lvis_numpy2  # noqa: F401  (LVISMetric under numpy 2)
@@ -24,3 +26,4 @@ register_into(MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
               extra_models=(PublishedDINO, PublishedDINOHead, CBInternImage, CBDINO, CBDINOHead, EfficientFFN,
                             EfficientFFNDINO, FPN_vitdet, DCNv4FCBBoxHead),
               layer_decay=DetectionLayerDecayOptimizerConstructor)
+use_fast_cpu_roi_ops()
