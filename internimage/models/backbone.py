@@ -107,8 +107,8 @@ class InternImageLayer(nn.Module):
         if not self.dcn_takes_tokens:
             return self.dcn(x) if residual is None else self.dcn(x, residual=residual)
         n, h, w, c = x.shape
-        out = self.dcn(x.reshape(n, h * w, c), (h, w)).reshape(n, h, w, c)
-        return out if residual is None else residual + out
+        tokens = None if residual is None else residual.reshape(n, h * w, c)
+        return self.dcn(x.reshape(n, h * w, c), (h, w), residual=tokens).reshape(n, h, w, c)
 
     def _branch(self, x, norm, fn, res_norm, gamma):
         if self.post_norm:

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..functions import DCNv4Function, dcnv4_core_pytorch
 from ..functions.checks import padded_offset_mask_channels
-from .layers import core_params, set_core_attributes
+from .layers import core_params, linear, set_core_attributes
 
 
 class DCNv4(nn.Module):
@@ -55,8 +55,14 @@ class DCNv4(nn.Module):
     def core(self, value, offset_mask):
         return DCNv4Function.apply(value, offset_mask, *core_params(self), 256, self.remove_center)
 
-    def forward(self, input, shape=None):
-        """input (N, L, C) with L = H * W (``shape`` = (H, W), else L must be a square) -> (N, L_out, C)."""
+    def project(self, layer, x, residual=None):
+        """``residual + layer(x)`` for the pointwise projections (oneDNN with the bias and the residual
+        in the matmul's epilogue for CPU inference, see ``linear``)."""
+        return linear(x, layer.weight, layer.bias, residual=residual)
+
+    def forward(self, input, shape=None, residual=None):
+        """input (N, L, C) with L = H * W (``shape`` = (H, W), else L must be a square) -> (N, L_out, C),
+        plus ``residual`` (N, L_out, C) if given (a fused residual connection, as DCNv3's)."""
         if input.dim() != 3 or input.shape[-1] != self.channels:
             raise ValueError(f'DCNv4: expected input (N, L, {self.channels}), got {tuple(input.shape)}')
         n, length, channels = input.shape
@@ -68,13 +74,13 @@ class DCNv4(nn.Module):
         h, w = shape
         if h * w != length:
             raise ValueError(f'DCNv4: shape {tuple(shape)} does not hold {length} tokens')
-        value = input if self.without_pointwise else self.value_proj(input)
+        value = input if self.without_pointwise else self.project(self.value_proj, input)
         value = value.reshape(n, h, w, channels)
         query = input
         if self.dw_kernel_size is not None:
             query = self.offset_mask_dw(input.reshape(n, h, w, channels).permute(0, 3, 1, 2))
             query = query.permute(0, 2, 3, 1).reshape(n, length, channels)
-        offset_mask = self.offset_mask(query).reshape(n, h, w, -1)
+        offset_mask = self.project(self.offset_mask, query).reshape(n, h, w, -1)
         out = self.core(value, offset_mask)
         if self.center_feature_scale:
             # As published: the scale is computed from the sampled output.
@@ -83,11 +89,16 @@ class DCNv4(nn.Module):
             alpha = alpha.repeat_interleave(self.group_channels, dim=-1)  # a group's scale on its channels
             out = out * (1 - alpha) + value * alpha
         out = out.reshape(n, -1, channels)
-        return out if self.without_pointwise else self.output_proj(out)
+        if self.without_pointwise:
+            return out if residual is None else residual + out
+        return self.project(self.output_proj, out, residual)
 
 
 class DCNv4_pytorch(DCNv4):  # noqa: N801  (the DCNv3_pytorch counterpart)
-    """DCNv4 on the pure-PyTorch reference core."""
+    """DCNv4 on the pure-PyTorch reference core and plain Linear layers."""
+
+    def project(self, layer, x, residual=None):
+        return layer(x) if residual is None else residual + layer(x)
 
     def core(self, value, offset_mask):
         return dcnv4_core_pytorch(value, offset_mask, *core_params(self), self.remove_center)
