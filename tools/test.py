@@ -15,6 +15,7 @@ import sys
 from mmengine.config import DictAction
 
 from internimage.engine.launch import build_runner, load_config, run_safely
+from internimage.engine.mixed_precision import use_amp_testing
 
 # Per scope: the visualization hook to switch on for --show-dir, and the metric that dumps results.
 SHOW_HOOKS = {'mmdet': 'DetVisualizationHook', 'mmseg': 'SegVisualizationHook', 'mmpretrain': 'VisualizationHook'}
@@ -32,6 +33,8 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--tta', action='store_true',
                         help='multi-scale / flip testing with the config\'s tta_model and tta_pipeline')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: bfloat16 autocast on CPUs, float16 on a GPU')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -70,6 +73,8 @@ def main(argv=None):
     scope = cfg.get('default_scope', 'mmengine')
     if args.tta:
         enable_tta(cfg, args.config)
+    if args.amp:
+        use_amp_testing(cfg)
     if args.show_dir:
         enable_visualization(cfg, scope, args.show_dir)
     if args.out:

@@ -21,6 +21,7 @@ from internimage.checkpoint.safe_loading import CheckpointError, check_loadable,
 from internimage.engine.fsdp import use_fsdp
 from internimage.engine.launch import build_runner, load_config, run_safely
 from internimage.engine.long_runs import prepare_long_run
+from internimage.engine.mixed_precision import use_amp_training
 from internimage.engine.preemption import DEFAULT_SIGNALS
 
 
@@ -30,7 +31,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or without a value from the latest in the work dir')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (CUDA)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: float16 AMP on a GPU, bfloat16 autocast on CPUs')
     parser.add_argument('--fsdp', action='store_true',
                         help='shard parameters, gradients and optimizer states over the processes (FSDP, '
                              "mmengine's FlexibleRunner); checkpoints keep the plain model's layout")
@@ -77,8 +79,7 @@ def main(argv=None):
                      'tools/slurm_train.sh (or --launcher pytorch / slurm)')
         use_fsdp(cfg)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        use_amp_training(cfg)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             sys.exit(f'{args.config}: --auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
