@@ -2,6 +2,7 @@
 detection (COCO format) and segmentation (ADE20K format) demo configs: metrics reported, an
 interrupted run resumed from its saved iteration, predictions drawn."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -96,3 +97,41 @@ def test_flash_demo_config_trains_evaluates_and_draws(data, tmp_path):
                          tmp_path / 'drawn.png', '--score-thr', '0')
     assert code == 0, log[-4000:]
     assert (tmp_path / 'drawn.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def first_losses(work):
+    """The losses logged at the first iteration (<work>/<timestamp>/vis_data/scalars.json)."""
+    scalars = sorted(work.glob('*/vis_data/scalars.json'))[-1]
+    first = json.loads(scalars.read_text().splitlines()[0])
+    assert first['iter'] == 1, first
+    return {key: value for key, value in first.items() if key.startswith('loss')}
+
+
+def test_amp_trains_and_tests_in_bfloat16_on_cpu(task):
+    """--amp on a CPU: tools/train.py under bfloat16 autocast (BFloat16OptimWrapper; mmengine's AmpOptimWrapper
+    refuses CPUs), float32 weights; the first losses are float32's to bfloat16's precision but not equal to
+    them (the forward did run in bfloat16; for the detector, its RPN's); tools/test.py --amp evaluates (mmcv's NMS, which refuses bfloat16,
+    gets float32 boxes and scores)."""
+    name, spec, config, tmp = task
+    runs = {}
+    for mode, extra in (('float32', ()), ('amp', ('--amp', ))):
+        work = tmp / f'work_{mode}'
+        code, log = run_tool('tools/train.py', config, '--work-dir', work, *extra, '--cfg-options',
+                             'train_cfg.max_iters=2')
+        assert code == 0, log[-4000:]
+        runs[mode] = first_losses(work)
+    assert "type='BFloat16OptimWrapper'" in log
+    assert runs['amp'].keys() == runs['float32'].keys()
+    assert runs['amp'] != runs['float32'] and all(math.isfinite(v) for v in runs['amp'].values())
+    # The detector's second stage trains on RoIs sampled among its proposals, which bfloat16 scores
+    # reorder: its losses are not float32's. The RPN's are computed on the anchors.
+    compared = [key for key in runs['float32'] if name == 'segmentation' or key.startswith('loss_rpn')]
+    for key in compared:
+        assert runs['amp'][key] == pytest.approx(runs['float32'][key], rel=0.02, abs=1e-4), (key, runs)
+    import torch
+    weights = torch.load(tmp / 'work_amp' / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    assert {tensor.dtype for tensor in weights.values() if tensor.is_floating_point()} == {torch.float32}
+    code, log = run_tool('tools/test.py', config, tmp / 'work_amp' / 'iter_2.pth', '--work-dir', tmp / 'test_amp',
+                         '--amp')
+    assert code == 0, log[-4000:]
+    assert spec['metric'] in log

@@ -7,8 +7,10 @@
   matrix products at twice float32's rate or more). bfloat16 has float32's exponent range, so no loss
   scaling is needed; a non-finite loss is skipped as with float32 (``SkipNonFiniteOptimWrapper``).
   Weights, gradients and optimizer states stay float32.
-- Testing takes mmengine's own switch, ``test_cfg.fp16=True`` (its ``TestLoop`` runs the model under
-  ``mmengine.runner.amp.autocast``: bfloat16 on CPUs, float16 on GPUs).
+- Testing takes ``MixedPrecisionTestLoop``: mmengine's ``TestLoop`` with its own switch ``fp16=True`` (the
+  model runs under ``mmengine.runner.amp.autocast``: bfloat16 on CPUs, float16 on GPUs), whose predictions
+  are handed to the metrics and hooks in float32: mmdet's COCO metric and the visualizers convert them to
+  numpy, which has no bfloat16.
 
 mmcv's CPU kernels that refuse bfloat16 (NMS, RoIAlign) get float32 inputs
 (``internimage.models.mmcv_cpu_ops``, installed by ``mmdet_custom``).
@@ -17,8 +19,10 @@ import contextlib
 
 import torch
 from mmengine.device import get_device
-from mmengine.registry import OPTIM_WRAPPERS
+from mmengine.registry import LOOPS, OPTIM_WRAPPERS
 from mmengine.runner.amp import autocast
+from mmengine.runner.loops import TestLoop, _update_losses
+from mmengine.structures import BaseDataElement
 
 from .non_finite import SkipNonFiniteOptimWrapper
 
@@ -33,6 +37,39 @@ class BFloat16OptimWrapper(SkipNonFiniteOptimWrapper):
             yield
 
 
+def float32_predictions(value):
+    """``value`` (data samples, lists, dicts, tensors) with its reduced-precision floating tensors in float32;
+    data elements are changed in place."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.dtype in (torch.bfloat16, torch.float16) else value
+    if isinstance(value, BaseDataElement):
+        for key in value.keys():
+            setattr(value, key, float32_predictions(getattr(value, key)))
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(float32_predictions(item) for item in value)
+    if isinstance(value, dict):
+        return {key: float32_predictions(item) for key, item in value.items()}
+    return value
+
+
+@LOOPS.register_module()
+class MixedPrecisionTestLoop(TestLoop):
+    """mmengine's ``TestLoop`` under autocast (``fp16=True``), its predictions in float32 (module docstring)."""
+
+    def __init__(self, runner, dataloader, evaluator, fp16=True):
+        super().__init__(runner, dataloader, evaluator, fp16=fp16)
+
+    @torch.no_grad()
+    def run_iter(self, idx, data_batch):
+        self.runner.call_hook('before_test_iter', batch_idx=idx, data_batch=data_batch)
+        with autocast(enabled=self.fp16):
+            outputs = self.runner.model.test_step(data_batch)
+        outputs, self.test_loss = _update_losses(float32_predictions(outputs), self.test_loss)
+        self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        self.runner.call_hook('after_test_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
+
+
 def use_amp_training(cfg):
     """``tools/train.py --amp``: float16 AMP on a GPU, bfloat16 autocast on CPUs (module docstring)."""
     if get_device() == 'cpu':
@@ -45,6 +82,10 @@ def use_amp_training(cfg):
 
 
 def use_amp_testing(cfg):
-    """``tools/test.py --amp``: mmengine's ``TestLoop`` under autocast (module docstring)."""
-    cfg.test_cfg = dict(cfg.get('test_cfg') or dict(type='TestLoop'), fp16=True)
+    """``tools/test.py --amp``: ``MixedPrecisionTestLoop`` in place of mmengine's ``TestLoop`` (module
+    docstring); another loop type gets ``fp16=True`` only."""
+    test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
+    if test_cfg.get('type', 'TestLoop') == 'TestLoop':
+        test_cfg['type'] = 'MixedPrecisionTestLoop'
+    cfg.test_cfg = test_cfg
     return cfg

@@ -11,6 +11,7 @@
   in bfloat16 (backbone, neck and heads in bfloat16; NMS on float32 scores and boxes).
 
 ``use_fast_cpu_roi_ops()`` installs both (idempotent); ``mmdet_custom`` calls it on import.
+``use_stock_cpu_roi_ops()`` puts mmcv's own back (the benchmarks' figures before).
 """
 import torch
 from mmcv.ops.nms import NMSop
@@ -61,3 +62,11 @@ def use_fast_cpu_roi_ops():
         RoIAlign.forward = _roi_align_forward(RoIAlign.forward)
     if not hasattr(NMSop.forward, _INSTALLED):
         NMSop.forward = _nms_forward(NMSop.forward)
+
+
+def use_stock_cpu_roi_ops():
+    """mmcv's own ``RoIAlign`` and ``NMSop`` forwards again."""
+    if hasattr(RoIAlign.forward, _INSTALLED):
+        RoIAlign.forward = getattr(RoIAlign.forward, _INSTALLED)
+    if hasattr(NMSop.forward, _INSTALLED):
+        NMSop.forward = staticmethod(getattr(NMSop.forward, _INSTALLED))

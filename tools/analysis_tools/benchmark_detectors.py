@@ -12,11 +12,15 @@ and score difference). Then a profile of where our models' time goes (the operat
 most self time, one call each), and a training step (forward + backward of the losses) of our
 DINO-T at a small size against the same model on mmcv's attention and mmdet's DINO R50.
 
-Ours: InternImage-T Mask R-CNN, Cascade (InternImage-L's layout at a reduced width unless
---full-cascade), DINO-T, UPerNet-T, Mask2Former (InternImage-H's layout on a small backbone at
-mmseg's stock widths); ``dino_t_mmcv_attn`` is our DINO-T on mmcv's deformable attention, i.e.
-before the op package had one. Stock (the installed packages' configs): Mask R-CNN ConvNeXt-T and
-Swin-T, DINO R50, UPerNet ConvNeXt-T and Swin-T, Mask2Former R50 and Swin-T.
+Ours: InternImage-T and FlashInternImage-T Mask R-CNN, Cascade (InternImage-L's layout at a reduced
+width unless --full-cascade), DINO-T, InternImage-T and FlashInternImage-T UPerNet, FlashInternImage-T
+Mask2Former, Mask2Former-H small (InternImage-H's layout on a small backbone at mmseg's stock widths);
+``dino_t_mmcv_attn`` is our DINO-T on mmcv's deformable attention, i.e. before the op package had one.
+Stock (the installed packages' configs): Mask R-CNN ConvNeXt-T and Swin-T, DINO R50, UPerNet ConvNeXt-T
+and Swin-T, Mask2Former R50 and Swin-T. mmdet has no Cascade of a size comparable to InternImage-L's,
+so the Cascade has no pair. All of them run with the plugins' CPU paths for mmcv's RoIAlign and NMS
+(internimage.models.mmcv_cpu_ops), ours and the stock ones alike; ``--stock-mmcv-ops`` measures
+without them. The run ends with the table of ratios (markdown) that the README quotes.
 
     python tools/analysis_tools/benchmark_detectors.py --threads 2                                  # everything
     python tools/analysis_tools/benchmark_detectors.py --threads 2 --models dino_t dino_r50 --repeat 3
@@ -41,6 +45,8 @@ sys.path.insert(0, str(ROOT / 'tests'))  # the reduced Mask2Former, as the expor
 from benchmark_dcnv3 import measure, summary  # noqa: E402
 from reduced_models import MASK2FORMER_STOCK_WIDTHS  # noqa: E402
 
+from internimage.models.mmcv_cpu_ops import use_stock_cpu_roi_ops  # noqa: E402
+
 OURS_DET, OURS_SEG = ROOT / 'configs/coco', ROOT / 'configs/ade20k'
 # InternImage-L's Cascade layout (class-specific box heads, 3 stages, mask head) on a reduced backbone.
 REDUCED_BACKBONE = {'model.backbone.channels': 64, 'model.backbone.depths': [2, 2, 6, 2],
@@ -56,6 +62,8 @@ SMALL_MASK2FORMER = {
 MODELS = {
     'mask_rcnn_t': (OURS_DET / 'mask_rcnn_internimage_t_fpn_1x_coco.py', None, 'detection', True,
                     ('mask_rcnn_convnext_t', 'mask_rcnn_swin_t')),
+    'mask_rcnn_flash_t': (OURS_DET / 'mask_rcnn_flash_intern_image_t_fpn_1x_coco.py', None, 'detection', True,
+                          ('mask_rcnn_convnext_t', 'mask_rcnn_swin_t', 'mask_rcnn_t')),
     'cascade_l_reduced': (OURS_DET / 'cascade_internimage_l_fpn_1x_coco.py', REDUCED_BACKBONE, 'detection', True, ()),
     'dino_t': (OURS_DET / 'dino_4scale_internimage_t_1x_coco_layer_wise_lr.py', None, 'detection', True,
                ('dino_r50', 'dino_t_mmcv_attn')),
@@ -63,6 +71,10 @@ MODELS = {
                          ()),
     'upernet_t': (OURS_SEG / 'upernet_internimage_t_512_160k_ade20k.py', None, 'segmentation', True,
                   ('upernet_convnext_t', 'upernet_swin_t')),
+    'upernet_flash_t': (OURS_SEG / 'upernet_flash_internimage_t_512_160k_ade20k.py', None, 'segmentation', True,
+                        ('upernet_convnext_t', 'upernet_swin_t', 'upernet_t')),
+    'mask2former_flash_t': (OURS_SEG / 'mask2former_flash_internimage_t_512_160k_ade20k_ss.py', None, 'segmentation',
+                            True, ('mask2former_swin_t', 'mask2former_r50')),
     'mask2former_h_small': (OURS_SEG / 'mask2former_internimage_h_896_80k_cocostuff2ade20k_ss.py', SMALL_MASK2FORMER,
                             'segmentation', True, ('mask2former_r50', 'mask2former_swin_t')),
     'mask_rcnn_convnext_t': ('mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py', None,
@@ -165,6 +177,21 @@ def inference(names, models, size, precisions, repeat):
                 if other in med:
                     line += f'  {other}/ours {med[other] / med[name]:.2f}'
             print(line, flush=True)
+    return {precision: summary(results[precision])[0] for precision in precisions}
+
+
+def ratio_table(medians, precisions):
+    """Markdown: each of our models against each model it is compared with, per precision."""
+    print('\n| ours | theirs | ' + ' | '.join(f'{p} ours s | theirs s | ratio' for p in precisions) + ' |')
+    print('|---|---|' + '---|---|---|' * len(precisions))
+    for name, spec in MODELS.items():
+        for other in spec[4]:
+            if name in medians and other in medians:
+                cells = []
+                for p in precisions:
+                    ours, theirs = medians[name].get(p), medians[other].get(p)
+                    cells.append(f'{ours:.2f} | {theirs:.2f} | {theirs / ours:.2f}' if ours and theirs else '- | - | -')
+                print(f'| {name} | {other} | ' + ' | '.join(cells) + ' |')
 
 
 def profile(name, model, task, size, rows):
@@ -223,7 +250,11 @@ def main():
     parser.add_argument('--precision', nargs='+', default=['float32', 'bfloat16'], choices=['float32', 'bfloat16'])
     parser.add_argument('--det-size', default='800,1344', help='detection input H,W (default: 800,1344)')
     parser.add_argument('--seg-size', default='512,512', help='UPerNet input H,W (default: 512,512)')
-    parser.add_argument('--mask2former-size', default='896,896', help='Mask2Former input H,W (default: 896,896)')
+    parser.add_argument('--mask2former-size', default='512,512',
+                        help="Mask2Former input H,W (default: 512,512, FlashInternImage-T's and the stock models' test "
+                             'size)')
+    parser.add_argument('--stock-mmcv-ops', action='store_true',
+                        help="mmcv's own CPU RoIAlign and NMS (no internimage.models.mmcv_cpu_ops): the figures before")
     parser.add_argument('--train-size', default='320,320', help="DINO training step's input H,W (default: 320,320)")
     parser.add_argument('--no-train', action='store_true', help='skip the training step')
     parser.add_argument('--profile-rows', type=int, default=12, help='operators per profile (0: no profile)')
@@ -238,6 +269,7 @@ def main():
     load = os.getloadavg()
     print(f'torch {torch.__version__}; {torch.get_num_threads()} CPU threads; load average {load[0]:.2f} '
           f'{load[1]:.2f}; wall time')
+    medians = {}  # name: {precision: median seconds}
     groups = {  # models timed together: one task, one input size
         'detection': ([n for n in names if MODELS[n][2] == 'detection'], size['det_size']),
         'upernet': ([n for n in names if n.startswith('upernet')], size['seg_size']),
@@ -246,11 +278,16 @@ def main():
         if not members:
             continue
         models = {name: build(name, args.full_cascade) for name in members}
-        inference(members, models, group_size, args.precision, args.repeat)
+        if args.stock_mmcv_ops:
+            use_stock_cpu_roi_ops()
+        for precision, med in inference(members, models, group_size, args.precision, args.repeat).items():
+            for name, seconds in med.items():
+                medians.setdefault(name, {})[precision] = seconds
         for name in members:
             if MODELS[name][3] and args.profile_rows:
                 profile(name, *models[name], group_size, args.profile_rows)
         del models
+    ratio_table(medians, args.precision)
     train = [n for n in TRAIN_MODELS if n in names]
     if train and not args.no_train:
         training_step(train, size['train_size'], args.repeat)
