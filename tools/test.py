@@ -66,6 +66,9 @@ def enable_tta(cfg, config_path):
 
 def main(argv=None):
     args = parse_args(argv)
+    if osp.isdir(args.checkpoint):
+        sys.exit(f'{args.checkpoint} is a folder (a sharded checkpoint?): make it the plain model file first, '
+                 f'python tools/model_converters/sharded_to_plain.py {args.checkpoint} OUT.pth')
     if not osp.isfile(args.checkpoint):
         sys.exit(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)

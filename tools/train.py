@@ -6,6 +6,7 @@ chosen by the config's ``default_scope``)::
     python tools/train.py CONFIG --resume path/to/epoch_3.pth
     bash tools/dist_train.sh CONFIG 8                     # PyTorch distributed (see README)
     bash tools/dist_train.sh CONFIG 8 --fsdp              # sharded (FSDP): the giant models (see README)
+    bash tools/dist_train.sh CONFIG 8 --fsdp --sharded-checkpoints   # every process writes its own shards
 
 SIGTERM or SIGUSR1 (--stop-signals) stops every process after the same iteration with a checkpoint of
 it; the exit status is then 75. ``--resume`` continues such a run exactly (docs/en/user_guides/long_runs.md).
@@ -17,7 +18,8 @@ import sys
 
 from mmengine.config import DictAction
 
-from internimage.checkpoint.safe_loading import CheckpointError, check_loadable, checkpoints_newest_first
+from internimage.checkpoint.safe_loading import CheckpointError, checkpoints_newest_first
+from internimage.checkpoint.sharded import check_checkpoint
 from internimage.engine.fsdp import use_fsdp
 from internimage.engine.launch import build_runner, load_config, run_safely
 from internimage.engine.long_runs import prepare_long_run
@@ -36,6 +38,11 @@ def parse_args(argv=None):
     parser.add_argument('--fsdp', action='store_true',
                         help='shard parameters, gradients and optimizer states over the processes (FSDP, '
                              "mmengine's FlexibleRunner); checkpoints keep the plain model's layout")
+    parser.add_argument('--sharded-checkpoints', action='store_true',
+                        help='with --fsdp: every process writes its own shards of each checkpoint (a folder, '
+                             'torch.distributed.checkpoint) instead of rank 0 gathering the model; resumes at '
+                             'any number of processes; tools/model_converters/sharded_to_plain.py makes the '
+                             'plain model file')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by (GPUs x images per GPU) / auto_scale_lr.base_batch_size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -61,7 +68,7 @@ def newest_loadable_checkpoint(work_dir):
     skipped = []
     for path in checkpoints_newest_first(work_dir):
         try:
-            check_loadable(path)
+            check_checkpoint(path)
             return path, skipped
         except CheckpointError as error:
             skipped.append(str(error))
@@ -73,11 +80,13 @@ def newest_loadable_checkpoint(work_dir):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    if args.sharded_checkpoints and not args.fsdp:
+        sys.exit('--sharded-checkpoints saves the shards of sharded training: add --fsdp')
     if args.fsdp:
         if args.launcher == 'none':
             sys.exit('--fsdp shards over distributed processes: run it through tools/dist_train.sh or '
                      'tools/slurm_train.sh (or --launcher pytorch / slurm)')
-        use_fsdp(cfg)
+        use_fsdp(cfg, sharded_checkpoints=args.sharded_checkpoints)
     if args.amp:
         use_amp_training(cfg)
     if args.auto_scale_lr:
@@ -90,7 +99,7 @@ def main(argv=None):
         cfg.resume = True
         cfg.load_from, skipped = newest_loadable_checkpoint(cfg.work_dir)
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
+        if not osp.exists(args.resume):
             sys.exit(f'--resume: no checkpoint at {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
     def train():

@@ -105,6 +105,11 @@ def load_local_checked(filename, map_location=None):
     """mmengine's local-file checkpoint loader (weights-only, torch's default), with failures
     explained by ``describe_load_failure`` instead of torch's raw errors."""
     filename = osp.expanduser(filename)
+    if osp.isdir(filename):
+        raise CheckpointError(f'{filename} is a folder, not a checkpoint file. A sharded checkpoint (written with '
+                              '--sharded-checkpoints) loads in sharded training (--fsdp, --resume); for anything '
+                              'else make it a plain file: python tools/model_converters/sharded_to_plain.py '
+                              f'{filename} OUT.pth')
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     return _load_explained(filename, map_location=map_location)
@@ -140,9 +145,10 @@ def check_loadable(filename):
 
 
 def checkpoints_newest_first(work_dir):
-    """The checkpoints mmengine's CheckpointHook saved in a work dir (``iter_N.pth`` / ``epoch_N.pth``),
-    newest first, by time of writing and step (a run stopped mid-epoch saves ``iter_N.pth`` among
-    ``epoch_N.pth``); the one ``last_checkpoint`` names comes first if it is named otherwise."""
+    """The checkpoints mmengine's CheckpointHook saved in a work dir (``iter_N.pth`` / ``epoch_N.pth``, files
+    or sharded checkpoint folders), newest first, by time of writing and step (a run stopped mid-epoch saves
+    ``iter_N.pth`` among ``epoch_N.pth``); the one ``last_checkpoint`` names comes first if it is named
+    otherwise."""
     steps = {}
     for name in os.listdir(work_dir):
         match = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', name)
@@ -153,6 +159,6 @@ def checkpoints_newest_first(work_dir):
     if osp.isfile(last_file):
         with open(last_file) as f:
             last = f.read().strip()
-        if osp.isfile(last) and not any(osp.samefile(last, path) for path in found):
+        if osp.exists(last) and not any(osp.samefile(last, path) for path in found):
             found.insert(0, last)
     return found
