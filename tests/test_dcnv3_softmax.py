@@ -135,3 +135,27 @@ def test_backbone_inference_path_matches_training_path(flags):
         assert 'mkldnn::_linear_pointwise' in names and 'aten::addmm' not in names
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('epilogue', ['none', 'gelu', 'residual'])
+def test_linear_under_bfloat16_autocast_runs_in_bfloat16(epilogue):
+    """Autocast does not reach oneDNN's op: ``linear`` casts as autocast casts ``F.linear`` (bfloat16 matmul and
+    GELU; a float32 residual added after, in float32), rather than silently staying in float32."""
+    from ops_dcnv3.modules.layers import linear
+    generator = torch.Generator().manual_seed(0)
+    x, weight, bias = (torch.randn(*shape, generator=generator) for shape in ((2, 50, 32), (48, 32), (48, )))
+    residual = torch.randn(2, 50, 48, generator=generator)
+    kwargs = dict(gelu=epilogue == 'gelu', residual=residual if epilogue == 'residual' else None)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        names = ops_called(lambda: linear(x, weight, bias, **kwargs))
+        got = linear(x, weight, bias, **kwargs)
+        expected = torch.nn.functional.linear(x, weight, bias)  # autocast's bfloat16 matmul
+        expected = torch.nn.functional.gelu(expected) if kwargs['gelu'] else expected
+        expected = residual + expected if epilogue == 'residual' else expected
+    assert 'mkldnn::_linear_pointwise' in names
+    assert got.dtype == expected.dtype == (torch.float32 if epilogue == 'residual' else torch.bfloat16)
+    torch.testing.assert_close(got.float(), expected.float(), rtol=1.6e-2, atol=1e-2)
+    exact = torch.nn.functional.linear(x.double(), weight.double(), bias.double())
+    exact = torch.nn.functional.gelu(exact) if kwargs['gelu'] else exact
+    exact = residual.double() + exact if epilogue == 'residual' else exact
+    assert 1e-4 < (got.double() - exact).abs().max() < 0.1  # bfloat16's rounding, not float32's

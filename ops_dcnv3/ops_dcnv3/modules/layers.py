@@ -51,9 +51,15 @@ def build_act_layer(act_layer):
     return layers[act_layer]()
 
 
+def _cpu_bfloat16_autocast():
+    return torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu') == torch.bfloat16
+
+
 def _onednn_inference(x, weight):
-    """True where :func:`linear` may call oneDNN: CPU float32 inference in eager mode."""
-    return (x.device.type == 'cpu' and x.dtype == torch.float32 and weight.dtype == torch.float32
+    """True where :func:`linear` may call oneDNN: CPU float32 inference in eager mode, or float32 / bfloat16
+    inputs under bfloat16 autocast."""
+    dtypes = (torch.float32, torch.bfloat16) if _cpu_bfloat16_autocast() else (torch.float32, )
+    return (x.device.type == 'cpu' and x.dtype in dtypes and weight.dtype == torch.float32
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
             and not torch.jit.is_tracing() and not torch.jit.is_scripting() and not torch.compiler.is_compiling()
             and not torch.onnx.is_in_onnx_export() and torch.backends.mkldnn.is_available())
@@ -67,10 +73,20 @@ def linear(x, weight, bias=None, gelu=False, residual=None):
     instead of an MKL matmul that first copies the bias into the output, then a separate pass:
     same values, measurably faster for the narrow matmuls of InternImage. Training, tracing,
     torch.compile and export take the plain path.
+
+    Under CPU bfloat16 autocast (which does not reach oneDNN's op) the matmul and its GELU run in
+    bfloat16, as autocast runs ``F.linear``; a residual is added after, in its own precision (float32
+    for the float32 residual stream, as ``residual + F.linear(...)`` would promote under autocast).
     """
     if gelu and residual is not None:
         raise ValueError('linear: gelu and residual cannot be combined')
     if _onednn_inference(x, weight) and (residual is None or residual.shape[:-1] == x.shape[:-1]):
+        if _cpu_bfloat16_autocast():
+            x, weight = x.to(torch.bfloat16), weight.to(torch.bfloat16)
+            bias = None if bias is None else bias.to(torch.bfloat16)
+            out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu' if gelu else 'none', [],
+                                                     'none' if gelu else '')
+            return out if residual is None else residual + out
         if residual is not None:
             return torch.ops.mkldnn._linear_pointwise.binary(x, residual.contiguous(), weight, bias, 'add')
         if gelu:
