@@ -2,7 +2,8 @@
 both models trained and evaluated, drawings and summary.json written; a second run gives the same
 models and figures (the demo configs fix the seed). And the segmentation recipe learns every class
 early: a recipe that loses one (as the unweighted loss did with seed 0) fails here, not in a user's
-15-minute demo."""
+15-minute demo. That partly trained segmentor also keeps its mIoU under bfloat16 autocast
+(tools/test.py --amp)."""
 import json
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'tools'))
 sys.path.insert(0, str(ROOT / 'tools/misc'))
+import demo  # noqa: E402
 from make_shapes_dataset import make_dataset  # noqa: E402
 
 
@@ -71,3 +74,15 @@ def test_segmentation_recipe_learns_every_class_early(tmp_path):
     ious = {cls: v['IoU'] for cls, v in json.loads((work / 'summary.json').read_text())['segmentation']['classes'].items()}
     print(ious)
     assert min(ious.values()) >= EARLY_MIN_IOU, f'a class is not learned after {EARLY_ITERS} iterations: {ious}'
+
+    # The partly trained segmentor under bfloat16 autocast (tools/test.py --amp): float32's mIoU within 0.5.
+    float32 = json.loads((work / 'summary.json').read_text())['segmentation']['mIoU']
+    checkpoint = (work / 'segmentation' / 'last_checkpoint').read_text().strip()
+    result = subprocess.run([sys.executable, 'tools/test.py', 'configs/demo/upernet_internimage_tiny_shapes.py',
+                             checkpoint, '--amp', '--work-dir', str(work / 'bf16'), '--cfg-options',
+                             *demo.config_options('segmentation', str(data), max_iters=None)],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    bfloat16 = demo.test_metrics(str(work / 'bf16'))['mIoU']
+    print({'float32 mIoU': float32, 'bfloat16 mIoU': bfloat16})
+    assert abs(bfloat16 - float32) <= 0.5
