@@ -141,3 +141,35 @@ def test_fpn_vitdet_normalises_each_convolution_over_channels():
         torch.testing.assert_close(ours, theirs)
     with pytest.raises(ValueError, match='use_residual=False'):
         FPN_vitdet(in_channels=[4, 8], out_channels=6, num_outs=3, use_residual=False)
+
+
+def test_dino_trains_and_tests_in_bfloat16():
+    """DINO-T (the op package's deformable attention in its encoder and decoder) under --amp on a CPU: one step
+    through BFloat16OptimWrapper (forward in bfloat16, float32 weights and gradients) and one test step under
+    MixedPrecisionTestLoop's autocast, its boxes handed over in float32."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.runner.amp import autocast
+    from internimage.engine.mixed_precision import BFloat16OptimWrapper, float32_predictions
+    config = ROOT / 'configs' / 'coco' / 'dino_4scale_internimage_t_1x_coco_layer_wise_lr.py'
+    cfg, model = build(config, init=True)
+    cfg.optim_wrapper.type = 'BFloat16OptimWrapper'
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert isinstance(optim_wrapper, BFloat16OptimWrapper)
+    seen = set()
+    hook = model.backbone.levels[1].blocks[0].mlp.register_forward_hook(
+        lambda module, args, out: seen.add(out.dtype))
+    model.train()
+    before = model.backbone.levels[1].blocks[0].mlp.fc1.weight.detach().clone()
+    losses = model.train_step(det_batch((256, 256)), optim_wrapper)
+    hook.remove()
+    assert seen == {torch.bfloat16}
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    weight = model.backbone.levels[1].blocks[0].mlp.fc1.weight
+    assert weight.dtype == torch.float32 and not torch.equal(before, weight)
+    model.eval()
+    with torch.no_grad(), autocast(dtype=torch.bfloat16):
+        results = float32_predictions(model.test_step(det_batch((256, 256))))
+    boxes = results[0].pred_instances.bboxes
+    assert boxes.dtype == torch.float32 and len(boxes) == cfg.model.test_cfg.max_per_img
+    assert torch.isfinite(boxes).all()
