@@ -1,7 +1,8 @@
 """Benchmark InternImage-T and FlashInternImage-T against mmpretrain's ConvNeXt-T and Swin-T backbones.
 
 Inference at batch 1 and 8 and one training step (forward + backward) at batch 8, 224 x 224,
-in eager mode and (``--compile``) with ``torch.compile``. The models run interleaved in one
+in eager mode and (``--compile``) with ``torch.compile``, in float32 or (``--bf16``) under bfloat16
+autocast (every model alike). The models run interleaved in one
 process, one timed call of each in turn per round, so that load from other processes hits them
 alike; the table gives the median and the best images/s over the rounds and InternImage-T's
 ratio to each other model (above 1: InternImage-T is faster).
@@ -13,6 +14,7 @@ with more threads it also counts OpenMP's spin-waiting).
     python tools/analysis_tools/benchmark_backbone.py --threads 2
     python tools/analysis_tools/benchmark_backbone.py --threads 1 --cpu-time --modes infer8 train8
     python tools/analysis_tools/benchmark_backbone.py --threads 2 --compile --rounds 5
+    python tools/analysis_tools/benchmark_backbone.py --threads 2 --bf16 --modes infer8
     python tools/analysis_tools/benchmark_backbone.py --models internimage_t internimage_t_pytorch --modes infer8
     python tools/analysis_tools/benchmark_backbone.py --threads 2 --models flash_internimage_t internimage_t convnext_t
 """
@@ -57,8 +59,9 @@ LABELS = {'internimage_t': 'InternImage-T', 'internimage_t_pytorch': 'InternImag
 class Runner:
     """One model in one mode: ``step()`` runs one timed call."""
 
-    def __init__(self, name, mode, compiled, size):
+    def __init__(self, name, mode, compiled, size, bf16=False):
         batch, self.training = MODES[mode]
+        self.bf16 = bf16
         torch.manual_seed(0)
         model = build_model(name)
         model.train(self.training)  # (mmpretrain's ConvNeXt.train returns None)
@@ -68,6 +71,10 @@ class Runner:
         self.batch = batch
 
     def step(self):
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=self.bf16):
+            self._step()
+
+    def _step(self):
         if self.training:
             feats = self.fn(self.images)
             sum(f.float().mean() for f in feats).backward()
@@ -83,6 +90,7 @@ def main():
                         choices=list(LABELS), help='the first is the one the ratios are about')
     parser.add_argument('--modes', nargs='+', default=list(MODES), choices=list(MODES))
     parser.add_argument('--compile', action='store_true', help='also time torch.compile(model)')
+    parser.add_argument('--bf16', action='store_true', help='every model under bfloat16 autocast (CPU)')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads (default: torch default)')
     parser.add_argument('--rounds', type=int, default=7, help='timed calls per model and mode')
     parser.add_argument('--warmup', type=int, default=2, help='untimed calls first (compiled: after compiling)')
@@ -95,7 +103,7 @@ def main():
     load = os.getloadavg()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, '
           f'load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; '
-          f'{"process CPU" if args.cpu_time else "wall"} time')
+          f'{"process CPU" if args.cpu_time else "wall"} time; {"bfloat16 autocast" if args.bf16 else "float32"}')
     variants = [False] + ([True] if args.compile else [])
     header = (f'{"mode":7} {"variant":8} {"model":40} | {"img/s med":>9} {"img/s max":>9} | '
               f'{"ratio med":>9} {"ratio best":>10}')
@@ -103,7 +111,7 @@ def main():
     print('-' * len(header))
     for compiled in variants:
         for mode in args.modes:
-            runners = {name: Runner(name, mode, compiled, args.size) for name in args.models}
+            runners = {name: Runner(name, mode, compiled, args.size, args.bf16) for name in args.models}
             for runner in runners.values():
                 for _ in range(args.warmup + (1 if compiled else 0)):
                     runner.step()
