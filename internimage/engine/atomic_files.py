@@ -37,34 +37,34 @@ def fsync_folder(folder):
         os.close(fd)
 
 
-def write_atomically(data, path):
-    """Write ``data`` (bytes or str) to ``path`` so that ``path`` holds either its old content or all
-    of ``data``, whenever the process dies."""
+@contextlib.contextmanager
+def _atomic_file(path):
+    """A binary file to write ``path``'s new content into: ``<path>.part``, flushed to the disk and
+    renamed to ``path`` when the block ends without an error."""
     path = os.fspath(path)
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     part = path + PART_SUFFIX
     with open(part, 'wb') as f:
-        f.write(data.encode() if isinstance(data, str) else data)
+        yield f
         f.flush()
         os.fsync(f.fileno())
     os.replace(part, path)
     fsync_folder(folder)
+
+
+def write_atomically(data, path):
+    """Write ``data`` (bytes or str) to ``path`` so that ``path`` holds either its old content or all
+    of ``data``, whenever the process dies."""
+    with _atomic_file(path) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
 
 
 def save_atomically(obj, path):
     """``torch.save(obj, path)`` so that ``path`` holds either its old content or all of ``obj``: the
     file is written under ``<path>.part`` (streamed, no copy in memory), flushed and renamed."""
-    path = os.fspath(path)
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    part = path + PART_SUFFIX
-    with open(part, 'wb') as f:
+    with _atomic_file(path) as f:
         torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(part, path)
-    fsync_folder(folder)
 
 
 def publish_folder(part, path):
