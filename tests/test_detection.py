@@ -149,7 +149,8 @@ def test_dino_trains_and_tests_in_bfloat16():
     MixedPrecisionTestLoop's autocast, its boxes handed over in float32."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.runner.amp import autocast
-    from internimage.engine.mixed_precision import BFloat16OptimWrapper, float32_predictions
+    from internimage.engine.mixed_precision import BFloat16OptimWrapper
+    from internimage.models.float32 import float32
     config = ROOT / 'configs' / 'coco' / 'dino_4scale_internimage_t_1x_coco_layer_wise_lr.py'
     cfg, model = build(config, init=True)
     cfg.optim_wrapper.type = 'BFloat16OptimWrapper'
@@ -169,7 +170,7 @@ def test_dino_trains_and_tests_in_bfloat16():
     assert weight.dtype == torch.float32 and not torch.equal(before, weight)
     model.eval()
     with torch.no_grad(), autocast(dtype=torch.bfloat16):
-        results = float32_predictions(model.test_step(det_batch((256, 256))))
+        results = float32(model.test_step(det_batch((256, 256))))
     boxes = results[0].pred_instances.bboxes
     assert boxes.dtype == torch.float32 and len(boxes) == cfg.model.test_cfg.max_per_img
     assert torch.isfinite(boxes).all()

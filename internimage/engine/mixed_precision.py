@@ -22,8 +22,8 @@ from mmengine.device import get_device
 from mmengine.registry import LOOPS, OPTIM_WRAPPERS
 from mmengine.runner.amp import autocast
 from mmengine.runner.loops import TestLoop, _update_losses
-from mmengine.structures import BaseDataElement
 
+from ..models.float32 import float32
 from .non_finite import SkipNonFiniteOptimWrapper
 
 
@@ -35,22 +35,6 @@ class BFloat16OptimWrapper(SkipNonFiniteOptimWrapper):
     def optim_context(self, model):
         with super().optim_context(model), autocast(dtype=torch.bfloat16):
             yield
-
-
-def float32_predictions(value):
-    """``value`` (data samples, lists, dicts, tensors) with its reduced-precision floating tensors in float32;
-    data elements are changed in place."""
-    if isinstance(value, torch.Tensor):
-        return value.float() if value.dtype in (torch.bfloat16, torch.float16) else value
-    if isinstance(value, BaseDataElement):
-        for key in value.keys():
-            setattr(value, key, float32_predictions(getattr(value, key)))
-        return value
-    if isinstance(value, (list, tuple)):
-        return type(value)(float32_predictions(item) for item in value)
-    if isinstance(value, dict):
-        return {key: float32_predictions(item) for key, item in value.items()}
-    return value
 
 
 @LOOPS.register_module()
@@ -65,7 +49,7 @@ class MixedPrecisionTestLoop(TestLoop):
         self.runner.call_hook('before_test_iter', batch_idx=idx, data_batch=data_batch)
         with autocast(enabled=self.fp16):
             outputs = self.runner.model.test_step(data_batch)
-        outputs, self.test_loss = _update_losses(float32_predictions(outputs), self.test_loss)
+        outputs, self.test_loss = _update_losses(float32(outputs), self.test_loss)
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)
         self.runner.call_hook('after_test_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
 

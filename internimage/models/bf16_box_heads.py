@@ -15,15 +15,9 @@ import functools
 import torch
 from mmdet.models.roi_heads.bbox_heads import BBoxHead
 
+from .float32 import float32
+
 _WRAPPED = '_internimage_float32_forward'
-
-
-def _float32(value):
-    if torch.is_tensor(value) and value.dtype in (torch.bfloat16, torch.float16):
-        return value.float()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_float32(item) for item in value)
-    return value
 
 
 def _float32_under_cpu_autocast(forward):
@@ -32,7 +26,7 @@ def _float32_under_cpu_autocast(forward):
         if not torch.is_autocast_enabled('cpu'):
             return forward(self, *args, **kwargs)
         with torch.autocast('cpu', enabled=False):
-            return forward(self, *_float32(args), **{key: _float32(value) for key, value in kwargs.items()})
+            return forward(self, *float32(args), **float32(kwargs))
 
     setattr(wrapped, _WRAPPED, forward)
     return wrapped

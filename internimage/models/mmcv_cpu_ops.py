@@ -17,16 +17,13 @@ import torch
 from mmcv.ops.nms import NMSop
 from mmcv.ops.roi_align import RoIAlign
 
+from .float32 import float32
+
 _INSTALLED = '_internimage_cpu_path'
 
 
 def _exporting():
     return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.jit.is_scripting()
-
-
-def _float32(*tensors):
-    return tuple(t.float() if torch.is_tensor(t) and t.dtype in (torch.bfloat16, torch.float16) else t
-                 for t in tensors)
 
 
 def _roi_align_forward(mmcv_forward):
@@ -37,11 +34,10 @@ def _roi_align_forward(mmcv_forward):
             return mmcv_forward(self, input, rois)
         if self.pool_mode == 'avg':
             if rois.dtype != input.dtype:  # torchvision asks for one dtype (autocast: bfloat16 features)
-                rois = rois.to(input.dtype) if input.dtype == torch.float32 else rois.float()
-                input = input.float()
+                input, rois = input.float(), rois.float()
             return torchvision_roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio,
                                          self.aligned)
-        return mmcv_forward(self, *_float32(input, rois))
+        return mmcv_forward(self, *float32((input, rois)))
 
     forward.__doc__ = mmcv_forward.__doc__
     setattr(forward, _INSTALLED, mmcv_forward)
@@ -50,7 +46,7 @@ def _roi_align_forward(mmcv_forward):
 
 def _nms_forward(mmcv_forward):
     def forward(ctx, bboxes, scores, *args):
-        return mmcv_forward(ctx, *_float32(bboxes, scores), *args)
+        return mmcv_forward(ctx, *float32((bboxes, scores)), *args)
 
     setattr(forward, _INSTALLED, mmcv_forward)
     return staticmethod(forward)
