@@ -254,3 +254,32 @@ def test_kill_during_saves_never_damages_the_newest_checkpoint(tmp_path):
     assert trials['saves_hit'] >= 20 and trials['damaged'] == []
     assert trials['resumed_from'][-1] is not None and trials['finished_iter'] == trials['resumed_iter'] + 2
     assert trials['stale_parts'] == []
+
+
+FORKED_POOL = """
+import json, multiprocessing, time
+from internimage.engine.preemption import PreemptionHook
+hook = PreemptionHook()
+pool = multiprocessing.get_context('fork').Pool(2)
+workers = list(pool._pool)
+busy = [pool.apply_async(time.sleep, (30, )) for _ in workers]  # both workers in a task
+time.sleep(1)
+start = time.monotonic()
+pool.terminate()  # SIGTERM to the workers, then join them
+print(json.dumps(dict(seconds=time.monotonic() - start, exitcodes=[worker.exitcode for worker in workers],
+                      received=hook.received)))
+"""
+
+
+def test_forked_pool_workers_end_on_sigterm():
+    """A multiprocessing pool forked while the hook's handlers are installed (mmdet's VOC metric evaluates in
+    one) ends when terminated: Pool.terminate() sends its workers SIGTERM and joins them. Its workers once
+    inherited the handler, which only records a signal: they went on and then blocked on the pool's queue
+    forever (the suite hung in test_voc_trains_and_validates). In a process of its own, killed on timeout."""
+    result = subprocess.run([sys.executable, '-c', FORKED_POOL], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ended = json.loads(result.stdout.strip().splitlines()[-1])
+    assert ended['seconds'] < 10
+    assert ended['exitcodes'] == [-signal.SIGTERM] * 2  # ended by the signal, not after their 30 s task
+    assert ended['received'] == 0  # the training process itself recorded nothing

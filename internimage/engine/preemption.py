@@ -11,6 +11,9 @@ when it is itself stopped (SIGTERM). ``PreemptionHook`` makes such a signal a cl
   with the generators for an exact resume) unless the interval saved it already;
 - ``TrainingStopped`` is raised; ``tools/train.py`` logs it and exits with ``STOPPED_EXIT_STATUS``.
 
+In a process forked from the training process other than a data-loader worker (a metric's
+multiprocessing pool), a signal acts as it would without the hook.
+
 A second signal while saving changes nothing (the handler only records it again), and a SIGKILL then
 leaves the previous checkpoint as the newest (atomic saves). Data-loader worker processes ignore these
 signals (``ignore_stop_signals``, run in each worker; ``internimage.engine.launch`` adds it to every data loader
@@ -95,8 +98,15 @@ class PreemptionHook(Hook):
             self._previous[number] = signal.signal(number, self._record)
 
     def _record(self, number, frame):
-        if os.getpid() == self._pid:  # not in a process forked from this one
-            self.received = number
+        if os.getpid() != self._pid:
+            # A process forked from the training process (the multiprocessing pool of mmdet's VOC metric,
+            # say) takes the signal as it would have without this hook: Pool.terminate() ends its workers
+            # with SIGTERM and waits for them, and a worker that only recorded it hung the run.
+            previous = self._previous.get(number)
+            signal.signal(number, signal.SIG_DFL if previous is None else previous)
+            os.kill(os.getpid(), number)
+            return
+        self.received = number
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         received = [int(r) for r in all_gather(torch.tensor([self.received], dtype=torch.int64))]
