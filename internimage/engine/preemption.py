@@ -11,8 +11,9 @@ when it is itself stopped (SIGTERM). ``PreemptionHook`` makes such a signal a cl
   with the generators for an exact resume) unless the interval saved it already;
 - ``TrainingStopped`` is raised; ``tools/train.py`` logs it and exits with ``STOPPED_EXIT_STATUS``.
 
-In a process forked from the training process other than a data-loader worker (a metric's
-multiprocessing pool), a signal acts as it would without the hook.
+A process forked from the training process (a metric's multiprocessing pool, a data-loader worker) starts
+with the dispositions from before the hook, set at the C level as it is forked, so that a signal acts as it
+would without the hook (data-loader workers then ignore the stop signals, below).
 
 A second signal while saving changes nothing (the handler only records it again), and a SIGKILL then
 leaves the previous checkpoint as the newest (atomic saves). Data-loader worker processes ignore these
@@ -40,6 +41,19 @@ from .resumable_checkpoint import ResumableCheckpointHook
 STOPPED_EXIT_STATUS = 75
 DEFAULT_SIGNALS = ('SIGTERM', 'SIGUSR1')
 _ENDING_WORKERS_AT_EXIT = False
+_INSTALLED = []  # the hooks whose handlers are installed in this process, oldest first
+
+
+def _restore_in_forked_child():
+    """After ``os.fork``, in the child: the signal dispositions from before any hook, at the C level.
+    Not left to the Python handler: it runs between bytecodes only, so a signal that arrives just before
+    a blocking call (a pool worker about to wait on its queue's lock) was handled too late, the worker
+    slept through it, and ``Pool.terminate()`` waited for it forever (mmdet's VOC metric, under load)."""
+    for hook in reversed(_INSTALLED):
+        hook.restore_handlers()
+
+
+os.register_at_fork(after_in_child=_restore_in_forked_child)
 
 
 class TrainingStopped(Exception):
@@ -91,21 +105,13 @@ class PreemptionHook(Hook):
     def __init__(self, signals=DEFAULT_SIGNALS):
         self.signals = tuple(signals)
         self.received = 0
-        self._pid = os.getpid()
         self._previous = {}
         for name in self.signals:
             number = getattr(signal, name)
             self._previous[number] = signal.signal(number, self._record)
+        _INSTALLED.append(self)
 
     def _record(self, number, frame):
-        if os.getpid() != self._pid:
-            # A process forked from the training process (the multiprocessing pool of mmdet's VOC metric,
-            # say) takes the signal as it would have without this hook: Pool.terminate() ends its workers
-            # with SIGTERM and waits for them, and a worker that only recorded it hung the run.
-            previous = self._previous.get(number)
-            signal.signal(number, signal.SIG_DFL if previous is None else previous)
-            os.kill(os.getpid(), number)
-            return
         self.received = number
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
@@ -136,3 +142,5 @@ class PreemptionHook(Hook):
         for number, handler in self._previous.items():
             signal.signal(number, handler)
         self._previous = {}
+        if self in _INSTALLED:
+            _INSTALLED.remove(self)
