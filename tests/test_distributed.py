@@ -264,7 +264,11 @@ def test_slurm_batch_signalled_requeues_and_resumes_exactly(slurm, long_seg, tmp
     while slurm_job_state(slurm, job).get('JobState') != 'COMPLETED':
         state = slurm_job_state(slurm, job).get('JobState')
         if state == 'PENDING' and not hurried:
-            # Slurm makes a requeued job eligible two minutes later; the test does not wait for that.
+            # Slurm makes a requeued job eligible two minutes later; the test does not wait for that, but for a
+            # few seconds: a job credential made in the same second as the revocation of the previous run's is
+            # refused ("Killing non-startable batch JobId=5: Job credential revoked", the job FAILED). Then
+            # StartTime=now, which schedules at once (a future StartTime waits for the next scheduling pass).
+            time.sleep(3)
             subprocess.run(['scontrol', 'update', f'JobId={job}', 'StartTime=now'], env=slurm.env, check=True)
             hurried = True
         assert state not in ('FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL'), output.read_text()[-4000:]
