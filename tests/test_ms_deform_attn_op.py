@@ -108,6 +108,7 @@ def test_non_contiguous_inputs():
 
 
 def test_backward_is_deterministic_and_thread_count_independent():
+    """Up to batch x heads threads (16 here) the backward has one task per (image, head)."""
     inputs = make_case(**CASES[1], dtype=torch.float32)
     value, shapes, starts, locations, weights = inputs
     leaves = [t.requires_grad_() for t in (value, locations, weights)]
@@ -122,6 +123,50 @@ def test_backward_is_deterministic_and_thread_count_independent():
         torch.set_num_threads(threads)
     for other in results[1:]:
         assert all(torch.equal(a, b) for a, b in zip(results[0], other))
+
+
+
+def grads_on(threads, inputs, grad_output):
+    value, shapes, starts, locations, weights = inputs
+    leaves = [t.detach().requires_grad_() for t in (value, locations, weights)]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        return torch.autograd.grad(ms_deform_attn(leaves[0], shapes, starts, leaves[1], leaves[2]), leaves,
+                                   grad_output)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_backward_cut_into_query_chunks_where_threads_outnumber_image_heads():
+    """One image, two heads, 200 queries on 56 keys: on 8 threads each (image, head) pair's queries
+    run as 4 chunks with value-gradient buffers of their own (an encoder's shape; a decoder's few
+    queries are not cut). Gradients as mmcv's in float64, deterministic, and within float rounding of
+    the uncut backward in float32 and bfloat16."""
+    from ops_dcnv3._extension import _C
+    case = dict(n=1, queries=200, heads=2, dim=8, points=3)
+    chunks = _C.ms_deform_attn_backward_chunks
+    assert chunks(1, 56, 2, 8, 200, 3, 3, 8) == 4  # batch, keys, heads, D, queries, levels, points, threads
+    assert chunks(1, 56, 2, 8, 200, 3, 3, 2) == 1  # no more threads than pairs
+    assert chunks(1, 22323, 8, 32, 900, 4, 4, 64) == 1  # DINO's decoder
+    assert chunks(1, 22323, 8, 32, 22323, 4, 4, 16) == 2  # DINO's encoder on 16 threads
+
+    inputs = make_case(**case)
+    value, shapes, starts, locations, weights = inputs
+    grad_output = torch.randn(1, 200, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    exact = [t.detach().requires_grad_() for t in (value, locations, weights)]
+    theirs = torch.autograd.grad(mmcv(exact[0], shapes, starts, exact[1], exact[2]), exact, grad_output)
+    for a, b in zip(grads_on(8, inputs, grad_output), theirs):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+    for dtype, tol in ((torch.float32, 1e-6), (torch.bfloat16, 1e-2)):
+        low = [t.to(dtype) if t.is_floating_point() else t for t in inputs]
+        cut, again, uncut = (grads_on(threads, low, grad_output.to(dtype)) for threads in (8, 8, 1))
+        assert all(torch.equal(a, b) for a, b in zip(cut, again))
+        for a, b in zip(cut, uncut):
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol * b.abs().max().item())
+        if dtype == torch.float32:  # the chunks did run: the value gradient's sums were regrouped
+            assert not torch.equal(cut[0], uncut[0])
 
 
 BAD = [

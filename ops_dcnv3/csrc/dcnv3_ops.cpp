@@ -11,6 +11,7 @@
 #include <torch/extension.h>
 
 #include "dcnv3.h"
+#include "ms_deform_attn.h"
 
 namespace dcnv3 {
 
@@ -238,5 +239,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     devices.push_back("cuda");
 #endif
     return devices;
+  });
+  // For tests: the CPU backward's query chunks per (image, head) pair at these shapes.
+  m.def("ms_deform_attn_backward_chunks", [](int64_t batch, int64_t keys, int64_t heads, int64_t channels,
+                                             int64_t queries, int64_t levels, int64_t points, int64_t threads) {
+    return dcnv3::ms_deform_attn_backward_chunks({batch, keys, heads, channels, queries, levels, points}, threads);
   });
 }

@@ -37,6 +37,9 @@ MsdaLevels msda_levels(const at::Tensor& spatial_shapes, const at::Tensor& level
 at::Tensor ms_deform_attn_forward_cpu(const at::Tensor& value, const MsdaLevels& levels,
                                       const at::Tensor& sampling_locations, const at::Tensor& attention_weights,
                                       const MsdaGeometry& g);
+// How many query chunks the CPU backward cuts each (image, head) pair into on ``threads``
+// threads (1: none).
+int64_t ms_deform_attn_backward_chunks(const MsdaGeometry& g, int64_t threads);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cpu(
     const at::Tensor& grad_output, const at::Tensor& value, const MsdaLevels& levels,
     const at::Tensor& sampling_locations, const at::Tensor& attention_weights, const MsdaGeometry& g);

@@ -10,6 +10,7 @@ forward and forward+backward, median/best milliseconds and mmcv / ours (above 1:
     python tools/analysis_tools/benchmark_ms_deform_attn.py --threads 2                 # CPU, 800x1344
     python tools/analysis_tools/benchmark_ms_deform_attn.py --device cuda --dtype float16
     python tools/analysis_tools/benchmark_ms_deform_attn.py --size 64,96 --repeat 1    # a quick check that it runs
+    python tools/analysis_tools/benchmark_ms_deform_attn.py --threads 2 --heads 1      # fewer heads than threads
 """
 import argparse
 import math
@@ -27,7 +28,7 @@ from ops_dcnv3.functions import ms_deform_attn  # noqa: E402
 HEADS, CHANNELS, POINTS, STRIDES = 8, 32, 4, (8, 16, 32, 64)
 
 
-def make_inputs(size, queries, device, dtype):
+def make_inputs(size, queries, device, dtype, heads=HEADS):
     """value, spatial_shapes, level_start_index, sampling_locations (around each query's reference
     point, a few pixels away, as a trained layer samples) and softmaxed attention weights."""
     height, width = size
@@ -38,12 +39,12 @@ def make_inputs(size, queries, device, dtype):
     queries = keys if queries is None else queries
     gen = torch.Generator().manual_seed(0)
     levels = len(STRIDES)
-    value = torch.randn(1, keys, HEADS, CHANNELS, generator=gen)
+    value = torch.randn(1, keys, heads, CHANNELS, generator=gen)
     reference = torch.rand(1, queries, 1, 1, 1, 2, generator=gen)
-    offsets = torch.randn(1, queries, HEADS, levels, POINTS, 2, generator=gen) * 2  # pixels
+    offsets = torch.randn(1, queries, heads, levels, POINTS, 2, generator=gen) * 2  # pixels
     locations = reference + offsets / shapes.flip(-1).view(1, 1, 1, levels, 1, 2)
-    weights = torch.randn(1, queries, HEADS, levels * POINTS, generator=gen).softmax(-1)
-    weights = weights.view(1, queries, HEADS, levels, POINTS)
+    weights = torch.randn(1, queries, heads, levels * POINTS, generator=gen).softmax(-1)
+    weights = weights.view(1, queries, heads, levels, POINTS)
     floats = [t.to(device, dtype).requires_grad_() for t in (value, locations, weights)]
     return floats, shapes.to(device), starts.to(device)
 
@@ -54,9 +55,9 @@ def theirs(device):
     return lambda v, s, i, l, w: multi_scale_deformable_attn_pytorch(v, s, l, w)
 
 
-def bench(size, queries, device, dtype, repeat, clock=time.perf_counter):
+def bench(size, queries, device, dtype, repeat, clock=time.perf_counter, heads=HEADS):
     """{(name, 'fwd' | 'fwd+bwd'): [ms, ...]}, measured interleaved."""
-    (value, locations, weights), shapes, starts = make_inputs(size, queries, device, dtype)
+    (value, locations, weights), shapes, starts = make_inputs(size, queries, device, dtype, heads)
     calls = {}
     for name, fn in (('ours', ms_deform_attn), ('mmcv', theirs(device))):
         def forward(fn=fn):
@@ -76,6 +77,9 @@ def main():
     parser.add_argument('--dtype', action='append', choices=['float32', 'float16', 'bfloat16', 'float64'],
                         help='dtype(s) (default: float32)')
     parser.add_argument('--size', default='800,1344', help='padded input H,W (default: 800,1344)')
+    parser.add_argument('--heads', type=int, default=HEADS,
+                        help=f'attention heads of {CHANNELS} channels (default {HEADS}, DINO\'s; with fewer heads than '
+                        'threads the CPU backward cuts the queries into chunks)')
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split(','))
     dtypes = args.dtype or ['float32']
@@ -87,7 +91,7 @@ def main():
     for device in compiled_devices(devices, legend, header):
         for dtype in dtypes:
             for layer, queries in (('encoder', None), ('decoder', 900)):
-                s = bench(size, queries, device, getattr(torch, dtype), args.repeat, clock)
+                s = bench(size, queries, device, getattr(torch, dtype), args.repeat, clock, args.heads)
                 count = queries or sum(math.ceil(size[0] / st) * math.ceil(size[1] / st) for st in STRIDES)
                 for mode in ('fwd', 'fwd+bwd'):
                     med, best, pair = summary({name: s[(name, mode)] for name in ('ours', 'mmcv')})
