@@ -139,3 +139,49 @@ def test_raw_weights_deformable_attention():
     attentions = [layer.self_attn for layer in model.decode_head.pixel_decoder.encoder.layers]
     assert len(attentions) == 6 and all(isinstance(a, CustomMultiScaleDeformableAttention) and not a.use_softmax
                                         for a in attentions)
+
+
+def test_mask2former_trains_and_tests_in_bfloat16():
+    """FlashInternImage-T Mask2Former (DCNv4 backbone, the op package's deformable attention in the pixel
+    decoder) under --amp on a CPU: one step through BFloat16OptimWrapper, from the same weights, seed and
+    batch as a float32 step: the backbone and pixel decoder run in bfloat16, the losses not float32's but
+    within 2% of them (class losses 5%), the float32 weights updated; then a test step under autocast."""
+    import copy
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.runner.amp import autocast
+
+    import internimage.engine.mixed_precision  # noqa: F401  (registers BFloat16OptimWrapper, as tools/train.py does)
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'ade20k' / 'mask2former_flash_internimage_t_512_160k_ade20k_ss.py'))
+    size = (64, 64)
+    cfg.model.data_preprocessor.size = size
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    models = {'float32': build(cfg)}
+    models['bfloat16'] = copy.deepcopy(models['float32'])
+    seen, losses = set(), {}
+    for mode, model in models.items():
+        wrapper_cfg = copy.deepcopy(cfg.optim_wrapper)
+        wrapper_cfg.type = 'BFloat16OptimWrapper' if mode == 'bfloat16' else 'OptimWrapper'
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
+        hooks = [module.register_forward_hook(lambda module, args, out: seen.add((mode, out.dtype))) for module in
+                 (model.backbone.levels[1].blocks[0].mlp, model.decode_head.pixel_decoder.encoder.layers[0].self_attn)]
+        model.train()
+        before = model.backbone.levels[1].blocks[0].mlp.fc1.weight.detach().clone()
+        torch.manual_seed(1)  # Mask2Former's loss samples points at random
+        losses[mode] = {k: v.item() for k, v in model.train_step(seg_batch(size, 150), optim_wrapper).items()}
+        for hook in hooks:
+            hook.remove()
+    assert seen == {('float32', torch.float32), ('bfloat16', torch.bfloat16)}
+    assert losses['bfloat16'].keys() == losses['float32'].keys() and losses['bfloat16'] != losses['float32']
+    for key, value in losses['float32'].items():
+        # The class losses (100 queries x 151 classes of bfloat16 logits) moved by up to 3.5%; the total
+        # and the mask and dice losses by under 0.6%.
+        rel = 0.05 if key.endswith('loss_cls') else 0.02
+        assert losses['bfloat16'][key] == pytest.approx(value, rel=rel, abs=1e-3), key
+    fc1 = model.backbone.levels[1].blocks[0].mlp.fc1.weight  # the bfloat16 step's model
+    assert fc1.dtype == torch.float32 and not torch.equal(before, fc1)
+    model.eval()
+    with torch.no_grad(), autocast(dtype=torch.bfloat16):
+        results = model.test_step(seg_batch(size, 150))
+    assert [tuple(r.pred_sem_seg.data.shape) for r in results] == [(1, *size)] * 2
