@@ -119,9 +119,11 @@ def test_layer_cpu_path_is_one_matmul_and_the_fused_op(monkeypatch):
     torch.testing.assert_close(layer(x), published(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('flags', [dict(), dict(layer_scale=1.0, center_feature_scale=True)])
+@pytest.mark.parametrize('flags', [dict(), dict(layer_scale=1.0), dict(layer_scale=1.0, center_feature_scale=True)])
 def test_backbone_inference_path_matches_training_path(flags):
-    """Without dropout or drop path, training mode computes the same function the plain way."""
+    """Without dropout or drop path, training mode computes the same function the plain way. In inference
+    each branch's layer scale (folded into the weights) and residual come out of its last matmul: no
+    separate additions but the centre feature scale's."""
     torch.manual_seed(0)
     model = InternImage(channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8], drop_path_rate=0.0, **flags)
     for p in model.parameters():
@@ -131,13 +133,14 @@ def test_backbone_inference_path_matches_training_path(flags):
     with torch.no_grad():
         names = ops_called(lambda: model.eval()(x))
         got = model(x)
-    if not flags:
-        assert 'mkldnn::_linear_pointwise' in names and 'aten::addmm' not in names
+    assert names['mkldnn::_linear_pointwise'] == 5 * 5  # 5 blocks: value, offset + mask, output, fc1, fc2
+    if not flags.get('center_feature_scale'):
+        assert 'aten::addmm' not in names and 'aten::add' not in names
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('epilogue', ['none', 'gelu', 'residual'])
+@pytest.mark.parametrize('epilogue', ['none', 'gelu', 'residual', 'scaled_residual'])
 def test_linear_under_bfloat16_autocast_runs_in_bfloat16(epilogue):
     """Autocast does not reach oneDNN's op: ``linear`` casts as autocast casts ``F.linear`` (bfloat16 matmul and
     GELU; a float32 residual added after, in float32), rather than silently staying in float32."""
@@ -145,17 +148,20 @@ def test_linear_under_bfloat16_autocast_runs_in_bfloat16(epilogue):
     generator = torch.Generator().manual_seed(0)
     x, weight, bias = (torch.randn(*shape, generator=generator) for shape in ((2, 50, 32), (48, 32), (48, )))
     residual = torch.randn(2, 50, 48, generator=generator)
-    kwargs = dict(gelu=epilogue == 'gelu', residual=residual if epilogue == 'residual' else None)
+    scale = torch.rand(48, generator=generator) + 0.5 if epilogue == 'scaled_residual' else None
+    kwargs = dict(gelu=epilogue == 'gelu', residual=residual if epilogue.endswith('residual') else None, scale=scale)
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         names = ops_called(lambda: linear(x, weight, bias, **kwargs))
         got = linear(x, weight, bias, **kwargs)
         expected = torch.nn.functional.linear(x, weight, bias)  # autocast's bfloat16 matmul
         expected = torch.nn.functional.gelu(expected) if kwargs['gelu'] else expected
-        expected = residual + expected if epilogue == 'residual' else expected
+        expected = expected if scale is None else scale * expected
+        expected = residual + expected if epilogue.endswith('residual') else expected
     assert 'mkldnn::_linear_pointwise' in names
-    assert got.dtype == expected.dtype == (torch.float32 if epilogue == 'residual' else torch.bfloat16)
+    assert got.dtype == expected.dtype == (torch.float32 if epilogue.endswith('residual') else torch.bfloat16)
     torch.testing.assert_close(got.float(), expected.float(), rtol=1.6e-2, atol=1e-2)
     exact = torch.nn.functional.linear(x.double(), weight.double(), bias.double())
     exact = torch.nn.functional.gelu(exact) if kwargs['gelu'] else exact
-    exact = residual.double() + exact if epilogue == 'residual' else exact
+    exact = exact if scale is None else scale.double() * exact
+    exact = residual.double() + exact if epilogue.endswith('residual') else exact
     assert 1e-4 < (got.double() - exact).abs().max() < 0.1  # bfloat16's rounding, not float32's

@@ -61,13 +61,14 @@ class MLPLayer(nn.Module):
         self.fc2 = nn.Linear(hidden_features, in_features, bias=fc2_bias)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, x, residual=None):
-        """MLP(x), plus ``residual`` if given."""
+    def forward(self, x, residual=None, scale=None):
+        """MLP(x), times ``scale`` (C,) and plus ``residual`` if given (a block's layer scale and residual)."""
         if type(self.act) is nn.GELU and self.act.approximate == 'none' and not self.training:
-            # fc1 + GELU and fc2 + residual as matmuls with epilogues where possible (ops_dcnv3's linear).
+            # fc1 + GELU and fc2 + scale + residual as matmuls with epilogues where possible (ops_dcnv3's linear).
             hidden = linear(x, self.fc1.weight, self.fc1.bias, gelu=True)
-            return linear(hidden, self.fc2.weight, self.fc2.bias, residual=residual)
+            return linear(hidden, self.fc2.weight, self.fc2.bias, residual=residual, scale=scale)
         out = self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        out = out if scale is None else scale * out
         return out if residual is None else residual + out
 
 
@@ -102,13 +103,16 @@ class InternImageLayer(nn.Module):
             self.res_post_norm1 = build_norm_layer(channels, 'LN')
             self.res_post_norm2 = build_norm_layer(channels, 'LN')
 
-    def _dcn(self, x, residual=None):
-        """The core-op layer on channels-last ``x`` (N, H, W, C), plus ``residual`` if given."""
+    def _dcn(self, x, residual=None, scale=None):
+        """The core-op layer on channels-last ``x`` (N, H, W, C), times ``scale`` and plus ``residual`` if
+        given."""
+        fused = {} if residual is None and scale is None else dict(residual=residual, output_scale=scale)
         if not self.dcn_takes_tokens:
-            return self.dcn(x) if residual is None else self.dcn(x, residual=residual)
+            return self.dcn(x, **fused)
         n, h, w, c = x.shape
-        tokens = None if residual is None else residual.reshape(n, h * w, c)
-        return self.dcn(x.reshape(n, h * w, c), (h, w), residual=tokens).reshape(n, h, w, c)
+        if residual is not None:
+            fused['residual'] = residual.reshape(n, h * w, c)
+        return self.dcn(x.reshape(n, h * w, c), (h, w), **fused).reshape(n, h, w, c)
 
     def _branch(self, x, norm, fn, res_norm, gamma):
         if self.post_norm:
@@ -120,12 +124,12 @@ class InternImageLayer(nn.Module):
         return self.drop_path(y if gamma is None else gamma * y)
 
     def _forward(self, x):
-        if not (self.training or self.post_norm or self.res_post_norm or self.layer_scale):
-            # Inference, pre-norm, no layer scale (drop path is the identity): each residual sum
-            # comes out of its branch's last matmul.
-            x = self._dcn(self.norm1(x), residual=x)
-            return self.mlp(self.norm2(x), residual=x)
         gamma1, gamma2 = (self.gamma1, self.gamma2) if self.layer_scale else (None, None)
+        if not (self.training or self.post_norm or self.res_post_norm):
+            # Inference, pre-norm (drop path is the identity): each branch's layer scale and
+            # residual sum come out of its last matmul.
+            x = self._dcn(self.norm1(x), residual=x, scale=gamma1)
+            return self.mlp(self.norm2(x), residual=x, scale=gamma2)
         x = x + self._branch(x, self.norm1, self._dcn, getattr(self, 'res_post_norm1', None), gamma1)
         x = x + self._branch(x, self.norm2, self.mlp, getattr(self, 'res_post_norm2', None), gamma2)
         return x

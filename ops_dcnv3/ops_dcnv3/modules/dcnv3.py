@@ -5,7 +5,7 @@ from torch import nn
 
 from ..functions import (DCNv3Function, DCNv4Function, dcnv3_core_pytorch, dcnv3_softmax_core, dcnv4_core_pytorch,
                          mask_softmax, pack_offset_mask)
-from .layers import build_act_layer, build_norm_layer, core_params, linear, set_core_attributes
+from .layers import build_act_layer, build_norm_layer, core_params, linear, published_linear, set_core_attributes
 
 
 class DCNv3(nn.Module):
@@ -69,10 +69,10 @@ class DCNv3(nn.Module):
             [self.offset.out_features, self.mask.out_features], dim=-1)
         return dcnv3_softmax_core(value, offset, mask_logits, *core_params(self), self.remove_center)
 
-    def project(self, layer, x, residual=None):
-        """``residual + layer(x)`` for the value and output projections (oneDNN for CPU inference,
-        see ``linear``)."""
-        return linear(x, layer.weight, layer.bias, residual=residual)
+    def project(self, layer, x, residual=None, scale=None):
+        """``residual + scale * layer(x)`` for the value and output projections (oneDNN for CPU
+        inference, see ``linear``)."""
+        return linear(x, layer.weight, layer.bias, residual=residual, scale=scale)
 
     def sample_as_published(self, value, query):
         offset, mask = self.offset(query), mask_softmax(self.mask(query), self.group).type(value.dtype)
@@ -80,9 +80,10 @@ class DCNv3(nn.Module):
             return self.core_dcnv4(value, pack_offset_mask(offset, mask, self.group))
         return self.core(value, offset, mask)
 
-    def forward(self, input, residual=None):
-        """input (N, H, W, C) -> (N, H_out, W_out, C), plus ``residual`` if given (for a fused
-        residual connection: the sum comes out of the output projection's matmul on the CPU)."""
+    def forward(self, input, residual=None, output_scale=None):
+        """input (N, H, W, C) -> (N, H_out, W_out, C), times ``output_scale`` (C,) and plus ``residual``
+        if given (a block's layer scale and residual connection, fused: on the CPU the sum comes out
+        of the output projection's matmul)."""
         if input.dim() != 4 or input.shape[-1] != self.channels:
             raise ValueError(f'DCNv3: expected input (N, H, W, {self.channels}), got {tuple(input.shape)}')
         value = self.project(self.input_proj, input)
@@ -93,7 +94,7 @@ class DCNv3(nn.Module):
                                            self.center_feature_scale_proj_bias))
             alpha = alpha.repeat_interleave(self.group_channels, dim=-1)  # (N, H, W, G) -> (N, H, W, C)
             out = out * (1 - alpha) + value * alpha
-        return self.project(self.output_proj, out, residual)
+        return self.project(self.output_proj, out, residual, output_scale)
 
 
 class DCNv3_pytorch(DCNv3):  # noqa: N801  (published name)
@@ -102,8 +103,8 @@ class DCNv3_pytorch(DCNv3):  # noqa: N801  (published name)
     def sample(self, value, query):
         return self.sample_as_published(value, query)
 
-    def project(self, layer, x, residual=None):
-        return layer(x) if residual is None else residual + layer(x)
+    def project(self, layer, x, residual=None, scale=None):
+        return published_linear(layer, x, residual, scale)
 
     def core_dcnv4(self, value, offset_mask):
         return dcnv4_core_pytorch(value, offset_mask, *core_params(self), self.remove_center)

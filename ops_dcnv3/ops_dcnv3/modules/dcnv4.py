@@ -14,7 +14,7 @@ from torch import nn
 
 from ..functions import DCNv4Function, dcnv4_core_pytorch
 from ..functions.checks import padded_offset_mask_channels
-from .layers import core_params, linear, set_core_attributes
+from .layers import core_params, linear, published_linear, set_core_attributes
 
 
 class DCNv4(nn.Module):
@@ -55,14 +55,15 @@ class DCNv4(nn.Module):
     def core(self, value, offset_mask):
         return DCNv4Function.apply(value, offset_mask, *core_params(self), 256, self.remove_center)
 
-    def project(self, layer, x, residual=None):
-        """``residual + layer(x)`` for the pointwise projections (oneDNN with the bias and the residual
-        in the matmul's epilogue for CPU inference, see ``linear``)."""
-        return linear(x, layer.weight, layer.bias, residual=residual)
+    def project(self, layer, x, residual=None, scale=None):
+        """``residual + scale * layer(x)`` for the pointwise projections (oneDNN with the bias, scale and
+        residual in the matmul for CPU inference, see ``linear``)."""
+        return linear(x, layer.weight, layer.bias, residual=residual, scale=scale)
 
-    def forward(self, input, shape=None, residual=None):
+    def forward(self, input, shape=None, residual=None, output_scale=None):
         """input (N, L, C) with L = H * W (``shape`` = (H, W), else L must be a square) -> (N, L_out, C),
-        plus ``residual`` (N, L_out, C) if given (a fused residual connection, as DCNv3's)."""
+        times ``output_scale`` (C,) and plus ``residual`` (N, L_out, C) if given (a fused layer scale
+        and residual connection, as DCNv3's)."""
         if input.dim() != 3 or input.shape[-1] != self.channels:
             raise ValueError(f'DCNv4: expected input (N, L, {self.channels}), got {tuple(input.shape)}')
         n, length, channels = input.shape
@@ -90,15 +91,16 @@ class DCNv4(nn.Module):
             out = out * (1 - alpha) + value * alpha
         out = out.reshape(n, -1, channels)
         if self.without_pointwise:
+            out = out if output_scale is None else output_scale * out
             return out if residual is None else residual + out
-        return self.project(self.output_proj, out, residual)
+        return self.project(self.output_proj, out, residual, output_scale)
 
 
 class DCNv4_pytorch(DCNv4):  # noqa: N801  (the DCNv3_pytorch counterpart)
     """DCNv4 on the pure-PyTorch reference core and plain Linear layers."""
 
-    def project(self, layer, x, residual=None):
-        return layer(x) if residual is None else residual + layer(x)
+    def project(self, layer, x, residual=None, scale=None):
+        return published_linear(layer, x, residual, scale)
 
     def core(self, value, offset_mask):
         return dcnv4_core_pytorch(value, offset_mask, *core_params(self), self.remove_center)
