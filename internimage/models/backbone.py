@@ -16,7 +16,7 @@ from mmengine.model import BaseModule, constant_init, trunc_normal_init
 from torch import nn
 
 from ops_dcnv3 import modules as dcnv3_modules
-from ops_dcnv3.modules import build_act_layer, build_norm_layer, linear
+from ops_dcnv3.modules import build_act_layer, build_norm_layer, linear, residual_sum
 
 from ..checkpoint.loading import load_backbone_checkpoint
 from .arch_settings import ARCH_SETTINGS, FLASH_ARCH_SETTINGS, with_arch
@@ -67,9 +67,7 @@ class MLPLayer(nn.Module):
             # fc1 + GELU and fc2 + scale + residual as matmuls with epilogues where possible (ops_dcnv3's linear).
             hidden = linear(x, self.fc1.weight, self.fc1.bias, gelu=True)
             return linear(hidden, self.fc2.weight, self.fc2.bias, residual=residual, scale=scale)
-        out = self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-        out = out if scale is None else scale * out
-        return out if residual is None else residual + out
+        return residual_sum(self.drop(self.fc2(self.drop(self.act(self.fc1(x))))), residual, scale)
 
 
 class InternImageLayer(nn.Module):
@@ -106,13 +104,11 @@ class InternImageLayer(nn.Module):
     def _dcn(self, x, residual=None, scale=None):
         """The core-op layer on channels-last ``x`` (N, H, W, C), times ``scale`` and plus ``residual`` if
         given."""
-        fused = {} if residual is None and scale is None else dict(residual=residual, output_scale=scale)
         if not self.dcn_takes_tokens:
-            return self.dcn(x, **fused)
+            return self.dcn(x, residual=residual, output_scale=scale)
         n, h, w, c = x.shape
-        if residual is not None:
-            fused['residual'] = residual.reshape(n, h * w, c)
-        return self.dcn(x.reshape(n, h * w, c), (h, w), **fused).reshape(n, h, w, c)
+        tokens = None if residual is None else residual.reshape(n, h * w, c)
+        return self.dcn(x.reshape(n, h * w, c), (h, w), residual=tokens, output_scale=scale).reshape(n, h, w, c)
 
     def _branch(self, x, norm, fn, res_norm, gamma):
         if self.post_norm:

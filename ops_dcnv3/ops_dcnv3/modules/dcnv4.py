@@ -14,7 +14,7 @@ from torch import nn
 
 from ..functions import DCNv4Function, dcnv4_core_pytorch
 from ..functions.checks import padded_offset_mask_channels
-from .layers import core_params, linear, published_linear, set_core_attributes
+from .layers import core_params, linear, published_linear, residual_sum, set_core_attributes
 
 
 class DCNv4(nn.Module):
@@ -91,8 +91,7 @@ class DCNv4(nn.Module):
             out = out * (1 - alpha) + value * alpha
         out = out.reshape(n, -1, channels)
         if self.without_pointwise:
-            out = out if output_scale is None else output_scale * out
-            return out if residual is None else residual + out
+            return residual_sum(out, residual, output_scale)
         return self.project(self.output_proj, out, residual, output_scale)
 
 

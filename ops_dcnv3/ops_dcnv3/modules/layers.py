@@ -65,6 +65,13 @@ def _onednn_inference(x, weight):
             and not torch.onnx.is_in_onnx_export() and torch.backends.mkldnn.is_available())
 
 
+def residual_sum(out, residual=None, scale=None):
+    """``residual + scale * out`` (a block branch's layer scale and residual connection), either left
+    out where None."""
+    out = out if scale is None else scale * out
+    return out if residual is None else residual + out
+
+
 def linear(x, weight, bias=None, gelu=False, residual=None, scale=None):
     """``F.linear(x, weight, bias)``, then the exact GELU if ``gelu``, or ``residual + scale *`` it
     (``scale``: a layer scale over the output channels, or None).
@@ -90,8 +97,7 @@ def linear(x, weight, bias=None, gelu=False, residual=None, scale=None):
             bias = None if bias is None else bias.to(torch.bfloat16)
             out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu' if gelu else 'none', [],
                                                      'none' if gelu else '')
-            out = out if scale is None else scale * out
-            return out if residual is None else residual + out
+            return residual_sum(out, residual, scale)
         if scale is not None:
             weight = weight * scale[:, None]
             bias = None if bias is None else bias * scale
@@ -101,17 +107,12 @@ def linear(x, weight, bias=None, gelu=False, residual=None, scale=None):
             return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu', [], 'none')
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'none', [], '')
     out = F.linear(x, weight, bias)
-    out = out if scale is None else scale * out
-    if residual is not None:
-        return residual + out
-    return F.gelu(out) if gelu else out
+    return F.gelu(out) if gelu else residual_sum(out, residual, scale)
 
 
 def published_linear(layer, x, residual=None, scale=None):
     """``residual + scale * layer(x)`` computed as published (the ``*_pytorch`` layers' projections)."""
-    out = layer(x)
-    out = out if scale is None else scale * out
-    return out if residual is None else residual + out
+    return residual_sum(layer(x), residual, scale)
 
 
 def core_params(layer):
